@@ -1,0 +1,197 @@
+"""The DSAgent server extension: every setting, and the wiring of services into handlers.
+
+Each setting is a traitlet (``c.DSAgent.<name>`` in a Jupyter config file) whose default falls back to
+the DSAgent environment variable of the same meaning, so a DSAgent deployment keeps its configuration.
+This is the only settings source: everything else reads ``DSAgent`` attributes.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from jupyter_server.extension.application import ExtensionApp
+from jupyter_server.utils import url_path_join
+from traitlets import Bool, Float, Integer, Unicode, default, validate
+
+from . import __version__
+from .auth import ApiKeyAuth
+from .handlers import route_table
+from .models import HITLMode
+from .runs import RunService
+from .sessions import SessionService
+from .store.workspace import Workspace
+
+
+def _env(name: str, fallback: str | None = None) -> str | None:
+    value = os.environ.get(name, "").strip()
+    return value or fallback
+
+
+def _env_bool(name: str) -> bool:
+    return (_env(name) or "").lower() in {"1", "true", "yes", "on"}
+
+
+class DSAgent(ExtensionApp):
+    """An autonomous data-science agent working in the server's own kernels and files."""
+
+    name = "dsagent_ext"
+    description = __doc__
+    extension_url = "/dsagent/"
+    load_other_extensions = True
+
+    default_model = Unicode(
+        help="""Model used when neither the request nor the session names one (litellm names,
+        e.g. ``gpt-4o``, ``anthropic/claude-sonnet-4-20250514``, ``ollama/llama3``).
+        Falls back to DSAGENT_DEFAULT_MODEL, then LLM_MODEL, then ``gpt-4o``.""",
+    ).tag(config=True)
+
+    @default("default_model")
+    def _default_model_default(self) -> str:
+        return _env("DSAGENT_DEFAULT_MODEL") or _env("LLM_MODEL") or "gpt-4o"
+
+    api_base = Unicode(
+        allow_none=True,
+        help="""Base URL of an OpenAI-compatible endpoint (proxy, vLLM, LM Studio...). When set,
+        models without a provider prefix are sent as ``openai/<model>``. Falls back to LLM_API_BASE.""",
+    ).tag(config=True)
+
+    @default("api_base")
+    def _api_base_default(self) -> str | None:
+        return _env("LLM_API_BASE")
+
+    api_key = Unicode(
+        allow_none=True,
+        help="""Shared key for DSAgent clients: ``X-API-Key`` on REST and SSE, ``?api_key=`` on the
+        WebSocket. None leaves authentication to the Jupyter server alone. Falls back to DSAGENT_API_KEY.""",
+    ).tag(config=True)
+
+    @default("api_key")
+    def _api_key_default(self) -> str | None:
+        return _env("DSAGENT_API_KEY")
+
+    require_api_key = Bool(
+        help="Refuse to start without ``api_key``. Falls back to DSAGENT_REQUIRE_API_KEY.",
+    ).tag(config=True)
+
+    @default("require_api_key")
+    def _require_api_key_default(self) -> bool:
+        return _env_bool("DSAGENT_REQUIRE_API_KEY")
+
+    max_upload_mb = Float(
+        help="Largest accepted upload per file, in MB; 0 means no limit. Falls back to DSAGENT_MAX_UPLOAD_MB, then 50.",
+    ).tag(config=True)
+
+    @default("max_upload_mb")
+    def _max_upload_mb_default(self) -> float:
+        return float(_env("DSAGENT_MAX_UPLOAD_MB", "50"))
+
+    @validate("max_upload_mb")
+    def _validate_max_upload_mb(self, proposal: dict) -> float:
+        if proposal["value"] < 0:
+            raise ValueError("max_upload_mb must be >= 0 (0 means no limit)")
+        return proposal["value"]
+
+    default_hitl_mode = Unicode(
+        help="HITL mode of sessions created without one. Falls back to DSAGENT_DEFAULT_HITL_MODE, then ``none``.",
+    ).tag(config=True)
+
+    @default("default_hitl_mode")
+    def _default_hitl_mode_default(self) -> str:
+        return _env("DSAGENT_DEFAULT_HITL_MODE", "none")
+
+    @validate("default_hitl_mode")
+    def _validate_default_hitl_mode(self, proposal: dict) -> str:
+        return HITLMode(proposal["value"]).value
+
+    workspace_dir = Unicode(
+        help="""Folder, relative to the server's root_dir, holding ``sessions/<id>/``. It must lie inside
+        root_dir so notebooks are visible in the file browser. Falls back to DSAGENT_SESSIONS_DIR, then ``dsagent``.""",
+    ).tag(config=True)
+
+    @default("workspace_dir")
+    def _workspace_dir_default(self) -> str:
+        return _env("DSAGENT_SESSIONS_DIR", "dsagent")
+
+    max_rounds = Integer(
+        help="Most model calls per user message. Falls back to DSAGENT_MAX_ROUNDS, then 30.",
+    ).tag(config=True)
+
+    @default("max_rounds")
+    def _max_rounds_default(self) -> int:
+        return int(_env("DSAGENT_MAX_ROUNDS", "30"))
+
+    code_timeout = Float(
+        help="Seconds a cell may run before the kernel is interrupted. Falls back to DSAGENT_CODE_TIMEOUT, then 300.",
+    ).tag(config=True)
+
+    @default("code_timeout")
+    def _code_timeout_default(self) -> float:
+        return float(_env("DSAGENT_CODE_TIMEOUT", "300"))
+
+    temperature = Float(
+        help="Sampling temperature. Falls back to DSAGENT_TEMPERATURE, then 0.3.",
+    ).tag(config=True)
+
+    @default("temperature")
+    def _temperature_default(self) -> float:
+        return float(_env("DSAGENT_TEMPERATURE", "0.3"))
+
+    max_tokens = Integer(
+        help="Most tokens per model reply. Falls back to DSAGENT_MAX_TOKENS, then 4096.",
+    ).tag(config=True)
+
+    @default("max_tokens")
+    def _max_tokens_default(self) -> int:
+        return int(_env("DSAGENT_MAX_TOKENS", "4096"))
+
+    hitl_timeout = Float(
+        help="""Seconds a human-in-the-loop pause waits before it counts as a reject.
+        Falls back to DSAGENT_HITL_TIMEOUT, then 1800.""",
+    ).tag(config=True)
+
+    @default("hitl_timeout")
+    def _hitl_timeout_default(self) -> float:
+        return float(_env("DSAGENT_HITL_TIMEOUT", "1800"))
+
+    sse_keepalive = Float(15.0, help="Seconds between ``: keepalive`` comments on an idle event stream.").tag(config=True)
+
+    kernel_name = Unicode("python3", help="Kernel spec started for each session.").tag(config=True)
+
+    mount_at_root = Bool(
+        False,
+        help="""Serve the DSAgent URLs at the server root (``/health``, ``/api/sessions``...) instead of
+        under ``dsagent/``. Only ``dsagent serve`` sets this: in a JupyterLab server the root belongs to Jupyter.""",
+    ).tag(config=True)
+
+    def initialize_settings(self) -> None:
+        """Check the settings and create the session service handlers share."""
+        if self.require_api_key and not self.api_key:
+            raise SystemExit(
+                "DSAgent: DSAGENT_REQUIRE_API_KEY is set but no API key is configured. "
+                "Set DSAGENT_API_KEY (or c.DSAgent.api_key)."
+            )
+        root = Path(self.serverapp.root_dir).resolve()
+        workspace = Workspace.under(root, self.workspace_dir)
+        self.session_service = SessionService(self, workspace, self.log)
+        self.settings.update(
+            dsagent=self.session_service,
+            dsagent_runs=RunService(self, self.session_service, self.log),
+            dsagent_auth=ApiKeyAuth(self.api_key, required=self.mount_at_root),
+            dsagent_prefix=self.url_prefix,
+        )
+
+    @property
+    def url_prefix(self) -> str:
+        """URL path under which every DSAgent route is served."""
+        base = self.serverapp.base_url
+        return base if self.mount_at_root else url_path_join(base, "dsagent")
+
+    def initialize_handlers(self) -> None:
+        """Register the routes; the server prepends its base_url to each pattern."""
+        prefix = "/" if self.mount_at_root else "/dsagent"
+        self.handlers.extend((url_path_join(prefix, pattern), handler) for pattern, handler in route_table())
+
+    async def stop_extension(self) -> None:
+        """Let running tasks end cleanly; kernels belong to the server's kernel manager."""
+        await self.session_service.shutdown()

@@ -1,0 +1,1 @@
+"""The agent engine: model protocol, prompt, LLM and kernel adapters, free of Tornado."""

@@ -1,0 +1,114 @@
+"""Code run inside the agent's kernel: start-up setup, and a namespace description for the model.
+
+Both run silently (``store_history=False``) and leave no names behind, so the user namespace shows
+only what the agent's code created plus the standard imports.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ..models import KernelState
+
+STANDARD_IMPORTS = ("os", "np", "pd", "plt")
+
+_SETUP = """\
+def __dsagent_setup(cwd):
+    import os, warnings
+    if os.path.isdir(cwd):
+        os.chdir(cwd)
+    for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
+        warnings.filterwarnings("ignore", category=category)
+    get_ipython().run_line_magic("matplotlib", "inline")
+try:
+    __dsagent_setup(%r)
+finally:
+    del __dsagent_setup
+import os
+import numpy as np
+import pandas as pd
+import matplotlib.pyplot as plt
+"""
+
+# One JSON line on stdout. Cheap by design: no full repr of DataFrames or huge containers
+# (reprlib bounds them), every value guarded so one odd object cannot fail the whole call.
+INTROSPECT_CODE = """\
+def __dsagent_state():
+    import functools, inspect, json, reprlib, sys, types
+    pd, np = sys.modules.get("pandas"), sys.modules.get("numpy")
+    short = reprlib.Repr()
+    short.maxstring = short.maxother = 80
+    skip = {"In", "Out", "get_ipython", "exit", "quit", "open"}
+
+    def kind(v):
+        if pd is not None and isinstance(v, pd.DataFrame):
+            return "DataFrame"
+        if pd is not None and isinstance(v, pd.Series):
+            return f"Series[{len(v)}]"
+        if np is not None and isinstance(v, np.ndarray):
+            return f"ndarray{v.shape}"
+        if isinstance(v, (list, tuple, set, frozenset, dict)):
+            return f"{type(v).__name__}[{len(v)}]"
+        if isinstance(v, type):
+            return "class"
+        if inspect.isroutine(v) or isinstance(v, functools.partial):
+            return "function"
+        return type(v).__name__
+
+    def preview(v):
+        if pd is not None and isinstance(v, pd.DataFrame):
+            return f"DataFrame with {v.shape[0]} rows x {v.shape[1]} columns"
+        if pd is not None and isinstance(v, pd.Series):
+            return f"Series {v.name!r}: {len(v)} values, dtype {v.dtype}"
+        return short.repr(v)
+
+    def frame(name, v):
+        cols = v.columns[:50]
+        return {
+            "name": name,
+            "shape": [int(n) for n in v.shape],
+            "columns": [str(c) for c in cols],
+            "dtypes": {str(c): str(t) for c, t in v.dtypes.iloc[:50].items()},
+            "memory_mb": round(float(v.memory_usage(deep=True).sum()) / 2**20, 2),
+        }
+
+    variables, dataframes, imports = [], [], []
+    for name, v in list(globals().items()):
+        if name.startswith("_") or name in skip:
+            continue
+        if isinstance(v, types.ModuleType):
+            imports.append(name)
+            continue
+        try:
+            entry = {"name": name, "type": kind(v)}
+        except Exception:
+            entry = {"name": name, "type": type(v).__name__}
+        try:
+            entry["value_preview"] = preview(v)[:80]
+        except Exception:
+            entry["value_preview"] = f"<{type(v).__name__}>"
+        variables.append(entry)
+        if entry["type"] == "DataFrame":
+            try:
+                dataframes.append(frame(name, v))
+            except Exception:
+                dataframes.append({"name": name, "shape": [0, 0], "columns": [], "dtypes": {}, "memory_mb": 0.0})
+    return json.dumps({"variables": variables, "dataframes": dataframes, "imports": imports})
+try:
+    print(__dsagent_state())
+finally:
+    del __dsagent_state
+"""
+
+
+def setup_code(cwd: str) -> str:
+    """The setup cell for a kernel whose workspace is ``cwd``."""
+    return _SETUP % (cwd,)
+
+
+def parse_state(stdout: str) -> KernelState:
+    """Read the helper's JSON line (the last one, in case some ``__repr__`` printed)."""
+    lines = [line for line in stdout.splitlines() if line.strip()]
+    if not lines:
+        raise ValueError("the introspection helper printed nothing")
+    return KernelState(**json.loads(lines[-1]), is_running=True)

@@ -1,0 +1,373 @@
+"""A session's kernel, run through the Jupyter server's own kernel manager.
+
+Using ``serverapp.kernel_manager`` (never a private ``KernelManager``) keeps agent kernels listed in
+JupyterLab, subject to the server's culling, and remote in gateway mode. Only ``execute()`` plus
+``get_iopub_msg`` is used to drive a cell, because ``execute_interactive`` breaks with gateway clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import re
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from queue import Empty
+from typing import Any
+
+from jupyter_core.utils import ensure_async
+
+from ..models import ExecutionResult, ImageOutput, KernelState
+from .introspect import INTROSPECT_CODE, parse_state, setup_code
+
+START_TIMEOUT = 60.0  # kernel_info round trip after a (re)start
+RECOVER_TIMEOUT = 10.0  # how long the server's auto-restarter gets to bring a dead kernel back
+POLL_INTERVAL = 1.0  # iopub silence after which we check that the kernel is still alive
+INTERRUPT_GRACE = 5.0  # time for an interrupted cell to reach idle
+REPLY_TIMEOUT = 5.0  # shell reply after iopub idle
+INTROSPECT_TIMEOUT = 10.0
+
+DIED_ERROR = "The kernel died while running this cell; it will be restarted on the next execution"
+
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
+_IMAGE_MIMES = {"image/png": "png", "image/jpeg": "jpeg", "image/svg+xml": "svg"}
+
+
+def strip_ansi(text: str) -> str:
+    """Remove terminal colour codes, which only cost the model tokens."""
+    return _ANSI.sub("", text)
+
+
+class _CappedText:
+    """Keep the head of a stream up to ``cap`` characters; count, but do not hold, the rest."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.parts: list[str] = []
+        self.size = 0
+        self.dropped = 0
+
+    def add(self, text: str) -> None:
+        keep = text[: max(self.cap - self.size, 0)]
+        if keep:
+            self.parts.append(keep)
+            self.size += len(keep)
+        self.dropped += len(text) - len(keep)
+
+    def value(self) -> str:
+        text = strip_ansi("".join(self.parts))
+        if self.dropped:
+            text += f"\n[... output truncated: {self.dropped} characters omitted ...]"
+        return text
+
+
+class _Output:
+    """What one request published on iopub."""
+
+    def __init__(self, cap: int) -> None:
+        self.stdout = _CappedText(cap)
+        self.stderr = _CappedText(cap)
+        self.images: list[ImageOutput] = []
+        self.error: str | None = None
+
+    def add(self, msg: dict[str, Any]) -> None:
+        kind, content = msg["msg_type"], msg["content"]
+        if kind == "stream":
+            (self.stderr if content.get("name") == "stderr" else self.stdout).add(content["text"])
+        elif kind in ("execute_result", "display_data"):
+            self._add_bundle(content.get("data", {}), kind == "execute_result")
+        elif kind == "error":
+            trace = strip_ansi("\n".join(content.get("traceback", [])))
+            self.error = f"{content.get('ename', 'Error')}: {content.get('evalue', '')}\n{trace}".rstrip()
+
+    def _add_bundle(self, data: dict[str, Any], is_result: bool) -> None:
+        # One image per bundle (png over jpeg over svg); text of a display only when it is no image,
+        # so a figure does not also print "<Figure size 640x480 with 1 Axes>".
+        mime = next((m for m in _IMAGE_MIMES if m in data), None)
+        if mime:
+            self.images.append(ImageOutput(format=_IMAGE_MIMES[mime], mime=mime, data=data[mime]))
+        if "text/plain" in data and (is_result or not mime):
+            self.stdout.add(data["text/plain"] + "\n")
+
+    def result(self, success: bool, error: str | None, started: float) -> ExecutionResult:
+        return ExecutionResult(
+            stdout=self.stdout.value(),
+            stderr=self.stderr.value(),
+            error=error,
+            images=self.images,
+            success=success,
+            execution_time_ms=round((time.monotonic() - started) * 1000, 1),
+            truncated=bool(self.stdout.dropped or self.stderr.dropped),
+        )
+
+
+class KernelSession:
+    """One session's kernel: started through the server's kernel manager so it is listed, culled and remote-capable."""
+
+    def __init__(
+        self,
+        kernel_manager: Any,
+        *,
+        kernel_name: str,
+        path: str,
+        cwd: str,
+        output_cap: int = 1_000_000,
+        log: logging.Logger | None = None,
+    ) -> None:
+        self._km = kernel_manager
+        self.kernel_name = kernel_name
+        self.path = path
+        self.cwd = cwd
+        self.output_cap = output_cap
+        self.log = log or logging.getLogger(__name__)
+        self.kernel_id: str | None = None
+        self.snapshot = KernelState()
+        self._client: Any = None
+        self._lost = False  # the kernel process behind our client died or was auto-restarted
+        self._lock = asyncio.Lock()  # one user of the kernel at a time: cells, introspection, restarts
+
+    @property
+    def is_alive(self) -> bool:
+        """Started and still known to the kernel manager (culling removes it there)."""
+        return self.kernel_id is not None and not self._lost and self.kernel_id in self._km
+
+    @property
+    def busy(self) -> bool:
+        """A cell or an introspection currently holds the kernel."""
+        return self._lock.locked()
+
+    async def ensure_started(self) -> None:
+        """Start the kernel, or replace one that died or was culled; one start for concurrent callers."""
+        if self._client is not None and self.is_alive:
+            return
+        async with self._lock:
+            await self._ensure_started()
+
+    async def execute(self, code: str, *, timeout: float) -> ExecutionResult:
+        """Run a cell, waiting at most ``timeout`` seconds for all of it.
+
+        A failing cell is a result with ``success=False``; only a kernel that cannot be
+        started raises (``RuntimeError`` or ``TimeoutError``).
+        """
+        async with self._lock:
+            await self._ensure_started()
+            return await self._run(code, timeout=timeout)
+
+    async def state(self) -> KernelState:
+        """Describe the namespace; while the kernel is in use answer the last snapshot at once."""
+        if self.busy or self._client is None or not self.is_alive:
+            return self.snapshot.model_copy(update={"is_running": self.is_alive})
+        async with self._lock:
+            return await self._introspect()
+
+    async def interrupt(self) -> None:
+        """Interrupt the running cell (SIGINT locally, a REST call in gateway mode)."""
+        if self.is_alive:
+            await ensure_async(self._km.interrupt_kernel(self.kernel_id))
+
+    async def restart(self) -> KernelState:
+        """Restart the kernel process (all variables are lost) and return its fresh state."""
+        async with self._preempt():
+            if self.kernel_id is not None and self.kernel_id in self._km:
+                await self._restart()
+            else:
+                await self._ensure_started()
+            return self.snapshot
+
+    async def shutdown(self) -> None:
+        """Shut the kernel down through the manager; safe to call twice."""
+        async with self._preempt():
+            kernel_id, self.kernel_id = self.kernel_id, None
+            self._disconnect()
+            self.snapshot = self.snapshot.model_copy(update={"is_running": False})
+            if kernel_id is not None and kernel_id in self._km:
+                await ensure_async(self._km.shutdown_kernel(kernel_id, now=True))
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _preempt(self) -> AsyncIterator[None]:
+        """Take the kernel from a running cell: interrupt it, and abandon it if it will not stop."""
+        if self.busy:
+            await self.interrupt()
+            try:
+                await asyncio.wait_for(self._lock.acquire(), INTERRUPT_GRACE)
+            except asyncio.TimeoutError:
+                self._lost = True  # the cell's wait loop sees this and gives up at once
+                await self._lock.acquire()
+        else:
+            await self._lock.acquire()
+        try:
+            yield
+        finally:
+            self._lock.release()
+
+    async def _ensure_started(self) -> None:
+        # Poll the process too: a kernel that died between cells must not fail the next one.
+        if self._client is not None and self.is_alive and await self._process_alive():
+            return
+        if self.kernel_id is not None and self.kernel_id in self._km:
+            # Locally the server's restarter brings a dead kernel back under the same id;
+            # shutting it down meanwhile would race that restart and could orphan a process.
+            if await self._wait_alive(RECOVER_TIMEOUT):
+                await self._connect()
+                return
+            await ensure_async(self._km.shutdown_kernel(self.kernel_id, now=True))
+        self._disconnect()
+        self.kernel_id = await ensure_async(
+            self._km.start_kernel(kernel_name=self.kernel_name, path=self.path)
+        )
+        self.log.info("dsagent kernel %s started in %s", self.kernel_id, self.path)
+        self._km.get_kernel(self.kernel_id).add_restart_callback(self._on_auto_restart, "restart")
+        await self._connect()
+
+    def _on_auto_restart(self) -> None:
+        """The server's restarter found the kernel dead and is starting a new process."""
+        self._lost = True
+
+    async def _process_alive(self) -> bool:
+        """Ask the manager, not the client: a gateway client cannot poll a process."""
+        if self.kernel_id is None or self.kernel_id not in self._km:
+            return False
+        return bool(await ensure_async(self._km.get_kernel(self.kernel_id).is_alive()))
+
+    async def _wait_alive(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if await self._process_alive():
+                return True
+            if self.kernel_id not in self._km:
+                return False
+            await asyncio.sleep(0.2)
+        return False
+
+    async def _wait_ready(self, client: Any) -> None:
+        """Wait for a kernel_info reply and for iopub to deliver, so no cell output is missed."""
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            msg_id = client.kernel_info()
+            reply = await self._reply(client, msg_id, timeout=1.0)
+            if reply is not None:
+                try:
+                    await client.get_iopub_msg(timeout=0.2)
+                    return
+                except Empty:
+                    continue
+            if not await self._process_alive():
+                raise RuntimeError("The kernel died while starting")
+        raise TimeoutError(f"The kernel did not answer within {START_TIMEOUT:g}s")
+
+    async def _connect(self) -> None:
+        """Open a fresh client (ports may change on restart) and run the setup cell."""
+        self._disconnect()
+        client = self._km.get_kernel(self.kernel_id).client()
+        await ensure_async(client.start_channels())
+        self._client = client
+        try:
+            await self._wait_ready(client)
+            self._lost = False
+            setup = await self._run(setup_code(self.cwd), timeout=START_TIMEOUT, silent=True)
+            if self._client is None:
+                raise RuntimeError("The kernel died while starting")
+        except BaseException:
+            self._disconnect()  # so the next call connects again instead of trusting this client
+            raise
+        if not setup.success:
+            self.log.warning("dsagent kernel setup failed: %s", setup.error)
+        await self._introspect()
+
+    def _disconnect(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                client.stop_channels()
+            except Exception:
+                self.log.debug("Error stopping kernel channels", exc_info=True)
+
+    async def _restart(self) -> None:
+        self._disconnect()
+        pending = await ensure_async(self._km.restart_kernel(self.kernel_id, now=True))
+        if inspect.isawaitable(pending):  # the local manager hands back a "kernel answered" future
+            await pending
+        await self._connect()
+
+    # -- one request -------------------------------------------------------------------------------
+
+    async def _run(self, code: str, *, timeout: float, silent: bool = False) -> ExecutionResult:
+        started = time.monotonic()
+        client = self._client
+        msg_id = client.execute(
+            code, silent=silent, store_history=not silent, allow_stdin=False, stop_on_error=False
+        )
+        out = _Output(self.output_cap)
+        outcome = await self._collect(msg_id, out, started + timeout)
+        error = out.error
+        if outcome == "timeout":
+            await self.interrupt()
+            outcome = await self._collect(msg_id, out, time.monotonic() + INTERRUPT_GRACE)
+            error = f"Timeout: execution exceeded {timeout:g}s and was interrupted"
+            if outcome == "timeout":
+                self.log.warning("dsagent kernel %s ignored an interrupt; restarting", self.kernel_id)
+                await self._restart()
+                error += "; it did not stop, so the kernel was restarted"
+                return out.result(False, error, started)
+        if outcome == "died":
+            self._lost = True
+            self._disconnect()
+            self.snapshot = self.snapshot.model_copy(update={"is_running": False})
+            return out.result(False, DIED_ERROR, started)
+        reply = await self._reply(client, msg_id)
+        status = reply["content"].get("status") if reply else None
+        if status not in (None, "ok") and error is None:
+            error = f"Execution {status}"
+        return out.result(error is None, error, started)
+
+    async def _collect(self, msg_id: str, out: _Output, deadline: float) -> str:
+        """Gather our request's iopub output until it is idle: "idle", "timeout" or "died"."""
+        while True:
+            remaining = deadline - time.monotonic()
+            if self._lost:
+                return "died"
+            if remaining <= 0:
+                return "timeout"
+            try:
+                msg = await self._client.get_iopub_msg(timeout=min(POLL_INTERVAL, remaining))
+            except Empty:
+                if self._lost or not await self._process_alive():
+                    return "died"
+                continue
+            except RuntimeError:  # gateway: the websocket router has stopped
+                return "died"
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            if msg["msg_type"] == "status":
+                if msg["content"].get("execution_state") == "idle":
+                    return "idle"
+                continue
+            out.add(msg)
+
+    async def _reply(self, client: Any, msg_id: str, timeout: float = REPLY_TIMEOUT) -> dict[str, Any] | None:
+        """Our shell reply, skipping replies to earlier requests (e.g. a timed-out cell)."""
+        deadline = time.monotonic() + timeout
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                msg = await client.get_shell_msg(timeout=remaining)
+            except Empty:
+                return None
+            if msg["parent_header"].get("msg_id") == msg_id:
+                return msg
+        return None
+
+    async def _introspect(self) -> KernelState:
+        """Refresh the snapshot; a failure keeps the old one rather than failing the caller."""
+        try:
+            result = await self._run(INTROSPECT_CODE, timeout=INTROSPECT_TIMEOUT, silent=True)
+            if not result.success:
+                raise RuntimeError(result.error)
+            self.snapshot = parse_state(result.stdout)
+        except Exception as e:
+            self.log.warning("dsagent kernel introspection failed: %s", e)
+            self.snapshot = self.snapshot.model_copy(update={"is_running": self.is_alive})
+        return self.snapshot

@@ -1,0 +1,303 @@
+"""The model side of the agent: a thin litellm adapter with streaming, retries and usage.
+
+litellm takes seconds to import, so it is imported on the first call, never when the extension
+loads. Errors reach the caller as ``LLMError`` with a one-line message a user can act on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from ..models import Usage
+
+# A key for servers that ignore it (local OpenAI-compatible servers, ollama); the SDK insists on one.
+PLACEHOLDER_KEY = "sk-no-key-needed"
+
+_PREFIX_KEYS: dict[str, tuple[str, ...]] = {
+    "openai": ("OPENAI_API_KEY",),
+    "anthropic": ("ANTHROPIC_API_KEY",),
+    "gemini": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+    "groq": ("GROQ_API_KEY",),
+    "mistral": ("MISTRAL_API_KEY",),
+    "deepseek": ("DEEPSEEK_API_KEY",),
+    "openrouter": ("OPENROUTER_API_KEY",),
+    "together_ai": ("TOGETHERAI_API_KEY",),
+}
+_KEYLESS_PREFIXES = frozenset({"ollama", "ollama_chat"})
+_RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
+_LITELLM_NOISE = re.compile(r"^(?:litellm\.)?\w*(?:Error|Exception|Timeout)(?::|\s+-)\s*")
+
+
+class LLMError(Exception):
+    """A model call that failed for good; ``str()`` is a one-line message for the user."""
+
+
+@dataclass
+class LLMChunk:
+    """A piece of a streamed reply: a text delta, or (last) the usage of the whole call."""
+
+    text: str = ""
+    usage: Usage | None = None
+
+
+def resolve_model(model: str, api_base: str | None) -> str:
+    """The litellm model name: behind an OpenAI-compatible ``api_base``, bare names go via ``openai/``."""
+    model = model.strip()
+    if api_base and "/" not in model:
+        return f"openai/{model}"
+    return model
+
+
+def missing_api_key(model: str, api_base: str | None) -> str | None:
+    """The environment variable this model needs but is unset, or None.
+
+    Cheap and litellm-free: it runs when a session is created. Providers not listed here are
+    left to litellm, whose error then says what is missing.
+    """
+    if api_base:
+        return None
+    name = model.strip().lower()
+    prefix = name.split("/", 1)[0] if "/" in name else ""
+    if prefix in _KEYLESS_PREFIXES:
+        return None
+    if not prefix:
+        prefix = "anthropic" if name.startswith("claude") else "openai"
+    names = _PREFIX_KEYS.get(prefix)
+    if not names or any(os.environ.get(var, "").strip() for var in names):
+        return None
+    return names[0]
+
+
+def _litellm() -> Any:
+    """Import litellm on first use, quietly and without fetching the remote price list."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    litellm.suppress_debug_info = True
+    return litellm
+
+
+class LLMClient:
+    """Calls one model at a time through litellm with the session's settings."""
+
+    def __init__(
+        self,
+        api_base: str | None,
+        temperature: float,
+        max_tokens: int,
+        timeout: float = 120,
+        retries: int = 3,
+        backoff: float = 0.5,
+    ) -> None:
+        self.api_base = api_base or None
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+
+    async def stream(
+        self, model: str, messages: list[dict], *, stop: list[str] | None = None
+    ) -> AsyncIterator[LLMChunk]:
+        """Yield text deltas as they arrive, then one chunk with the usage.
+
+        A failed attempt is retried only while it has yielded nothing, so the caller never sees
+        text twice. Cancelling the consuming task closes the HTTP stream; a consumer that stops
+        early without being cancelled should iterate under ``contextlib.aclosing``.
+        """
+        litellm = _litellm()
+        kwargs = self._request(model, messages, stop)
+        for attempt in range(self.retries + 1):
+            parts: list[str] = []
+            try:
+                response = await litellm.acompletion(
+                    **kwargs, stream=True, stream_options={"include_usage": True}
+                )
+                reported = None
+                try:
+                    async for chunk in response:
+                        reported = getattr(chunk, "usage", None) or reported
+                        delta = _delta_text(chunk)
+                        if delta:
+                            parts.append(delta)
+                            yield LLMChunk(text=delta)
+                finally:
+                    await response.aclose()
+            except Exception as exc:  # litellm maps every provider failure onto its exceptions
+                await self._backoff_or_raise(exc, model, attempt, streamed=bool(parts))
+                continue
+            yield LLMChunk(usage=self._usage(kwargs, reported, "".join(parts)))
+            return
+
+    async def complete(self, model: str, messages: list[dict]) -> str:
+        """One non-streamed reply (summaries), with the same retries."""
+        litellm = _litellm()
+        kwargs = self._request(model, messages, None)
+        attempt = 0
+        while True:
+            try:
+                response = await litellm.acompletion(**kwargs)
+                return response.choices[0].message.content or ""
+            except Exception as exc:
+                await self._backoff_or_raise(exc, model, attempt, streamed=False)
+                attempt += 1
+
+    async def _backoff_or_raise(self, exc: Exception, model: str, attempt: int, *, streamed: bool) -> None:
+        """Wait before the next attempt, or raise the final ``LLMError``.
+
+        Nothing is retried once text has streamed: the caller already has it.
+        """
+        if streamed or attempt >= self.retries or not _retryable(exc):
+            raise LLMError(_describe(exc, model, attempt, streamed, self.timeout)) from exc
+        await asyncio.sleep(self.backoff * 2**attempt)
+
+    def count_tokens(self, model: str, messages: list[dict]) -> int:
+        """Tokens these messages take for ``model``; a character estimate when litellm cannot tell."""
+        try:
+            return int(_litellm().token_counter(model=resolve_model(model, self.api_base), messages=messages))
+        except Exception:
+            return sum(len(str(m.get("content") or "")) for m in messages) // 4
+
+    def _request(self, model: str, messages: list[dict], stop: list[str] | None) -> dict[str, Any]:
+        """The litellm arguments; fails at once, without a network call, when the key is missing."""
+        missing = missing_api_key(model, self.api_base)
+        if missing:
+            raise LLMError(f"no API key for model {model}: set {missing} or pick another model")
+        resolved = resolve_model(model, self.api_base)
+        kwargs: dict[str, Any] = {
+            "model": resolved,
+            "messages": messages,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "timeout": self.timeout,
+            "max_retries": 0,  # retries are ours, so text is never duplicated
+            "drop_params": True,  # e.g. models that reject ``stop`` or ``temperature``
+        }
+        if self.api_base:
+            kwargs["api_base"] = self.api_base
+        if stop:
+            kwargs["stop"] = stop
+        if _needs_placeholder_key(resolved, self.api_base):
+            kwargs["api_key"] = PLACEHOLDER_KEY
+        return kwargs
+
+    def _usage(self, kwargs: dict[str, Any], reported: Any, text: str) -> Usage:
+        """Usage as the server reported it, else counted locally, with the cost when litellm knows it."""
+        model = kwargs["model"]
+        if reported is not None:
+            prompt = int(getattr(reported, "prompt_tokens", 0) or 0)
+            completion = int(getattr(reported, "completion_tokens", 0) or 0)
+        else:
+            prompt = self.count_tokens(model, kwargs["messages"])
+            completion = self.count_tokens(model, [{"role": "assistant", "content": text}])
+        return Usage(
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            total_tokens=prompt + completion,
+            cost_usd=_cost(model, prompt, completion),
+        )
+
+
+def _needs_placeholder_key(model: str, api_base: str | None) -> bool:
+    prefix = model.split("/", 1)[0].lower() if "/" in model else ""
+    if prefix in _KEYLESS_PREFIXES:
+        return not os.environ.get("OLLAMA_API_KEY")
+    return bool(api_base) and prefix == "openai" and not os.environ.get("OPENAI_API_KEY")
+
+
+def _delta_text(chunk: Any) -> str:
+    choices = getattr(chunk, "choices", None) or []
+    if not choices:
+        return ""
+    delta = getattr(choices[0], "delta", None)
+    return getattr(delta, "content", None) or ""
+
+
+def _cost(model: str, prompt: int, completion: int) -> float | None:
+    litellm = _litellm()
+    try:
+        response = litellm.ModelResponse(
+            model=model,
+            usage=litellm.Usage(
+                prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
+            ),
+        )
+        return float(litellm.completion_cost(completion_response=response, model=model))
+    except Exception:  # models litellm has no price for
+        return None
+
+
+def _classify(exc: BaseException) -> tuple[str, int | None]:
+    """The kind of failure (timeout, invalid, connection or status) and the HTTP status.
+
+    litellm wraps transport failures in status errors (a refused connection becomes a 500), so
+    the whole exception chain is searched for the real cause.
+    """
+    import openai
+
+    chain = _chain(exc)
+    status = getattr(exc, "status_code", None)
+    status = status if isinstance(status, int) else None
+    if any(isinstance(err, (openai.APITimeoutError, TimeoutError)) for err in chain):
+        return "timeout", status
+    if any(isinstance(err, json.JSONDecodeError) for err in chain):
+        return "invalid", status
+    if any(isinstance(err, (openai.APIConnectionError, ConnectionError)) for err in chain):
+        return "connection", status
+    return "status", status
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and len(chain) < 20 and all(current is not seen for seen in chain):
+        chain.append(current)
+        current = getattr(current, "original_exception", None) or current.__cause__ or current.__context__
+    return chain
+
+
+def _retryable(exc: BaseException) -> bool:
+    """Rate limits, server errors, timeouts and broken connections may pass on a second try."""
+    kind, status = _classify(exc)
+    return kind != "status" or (status is not None and (status in _RETRYABLE_STATUS or status >= 500))
+
+
+def _describe(exc: BaseException, model: str, attempt: int, streaming: bool, timeout: float) -> str:
+    """One line a user can act on, instead of litellm's layered exception text."""
+    kind, status = _classify(exc)
+    # For a broken transport the innermost error says what happened ("Connection error." does not).
+    detail = _detail(_chain(exc)[-1] if streaming or kind == "connection" else exc)
+    tries = f" after {attempt} retries" if attempt else ""
+    if streaming:
+        return f"the reply of {model} broke off mid-stream: {detail}"
+    if kind == "timeout":
+        return f"model {model} timed out{tries}: no reply within {timeout:g}s"
+    if kind == "invalid":
+        return f"model server sent an invalid reply for {model}{tries}: {detail}"
+    if kind == "connection":
+        return f"cannot reach the model server for {model}{tries}: {detail}"
+    if status in (401, 403):
+        return f"model server rejected the API key for {model}: {detail}"
+    if status == 404:
+        return f"model {model} not found: {detail}"
+    if status is None:
+        return f"model call for {model} failed: {detail}"
+    if status < 500 and status not in _RETRYABLE_STATUS:
+        return f"model {model} rejected the request: {detail}"
+    return f"model server returned {status}{tries}: {detail}"
+
+
+def _detail(exc: BaseException) -> str:
+    """The provider's own message: first line, litellm's class-name prefixes removed, capped."""
+    text = str(getattr(exc, "message", None) or exc).split("Original exception:")[0]
+    text = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    while (stripped := _LITELLM_NOISE.sub("", text, count=1)) != text:
+        text = stripped
+    text = text.strip() or type(exc).__name__
+    return text if len(text) <= 300 else text[:297] + "..."

@@ -1,0 +1,132 @@
+"""The system prompt: the tag protocol, the workspace, and what the kernel currently holds.
+
+It is rebuilt before every model call so the kernel context is always current.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from ..models import DataFrameInfo, KernelState, KernelVariable
+
+MAX_ITEMS = 10
+MAX_COLUMNS = 6
+MAX_PREVIEW = 60
+
+_ROLE = """\
+You are a data-science agent working in a live Jupyter kernel on behalf of a user. You analyse \
+data, fit models and make charts by writing Python that is run for you; after each run you see its \
+output and decide the next step. The kernel keeps its state between runs, so build on the \
+variables that already exist instead of recomputing them."""
+
+_PROTOCOL = """\
+## How to reply
+Structure every reply with these tags:
+
+1. `<intent>question|simple|complex</intent>` at the start of a new request (leave it out while \
+you are working through an existing plan):
+   - `question`: a question you can answer without running code; reply with `<answer>` only.
+   - `simple`: one or two steps; reply with a single `<code>` block.
+   - `complex`: three or more steps; write a `<plan>` first, then the `<code>` for step 1.
+2. `<plan>` ... `</plan>`: one line per step, `N. [ ] what the step does`. When a step has run \
+successfully, mark it `N. [x] ...`. Repeat the whole, updated plan in every reply until the task \
+is finished, and work on one step per reply.
+3. `<code>` ... `</code>`: exactly one block per reply, containing only Python for the kernel (no \
+markdown fences inside). Shell commands work with a leading `!`. You will receive its output \
+(or the traceback) in the next message; if it failed, explain the cause briefly and send fixed \
+code.
+4. `<answer>` ... `</answer>`: only when the task is done (every plan step `[x]`), never in the \
+same reply as `<code>`. Summarise the findings for the user in markdown: key numbers, what each \
+saved file contains, and any caveat.
+
+Keep the prose outside the tags short: one or two sentences saying what you are doing and why.
+
+Example of a reply in the middle of a task:
+<plan>
+1. [x] Load data/sales.csv and inspect the columns
+2. [ ] Plot monthly revenue
+3. [ ] Report the best and worst months
+</plan>
+The data loaded cleanly; now the monthly trend.
+<code>
+monthly = sales.resample("MS", on="date")["revenue"].sum()
+ax = monthly.plot(title="Monthly revenue")
+ax.figure.savefig("artifacts/monthly_revenue.png", dpi=150, bbox_inches="tight")
+</code>"""
+
+_WORKSPACE = """\
+## Workspace
+The kernel's working directory is this session's workspace:
+- `data/`: the files the user uploaded; read inputs from here.
+- `artifacts/`: save every result here (plots with `savefig(..., dpi=150, bbox_inches="tight")`, \
+tables as CSV, fitted models with joblib). Figures shown inline are captured as well, but saving \
+them gives the user a file to download.
+- `notebooks/`: the session's notebook, written automatically; do not write there.
+pandas, numpy and matplotlib are installed; check that any other library imports before relying \
+on it."""
+
+_HONESTY = """\
+## Data honesty
+- Never invent, simulate or "assume" data unless the user explicitly asks for synthetic data.
+- If a file is missing, a library is not installed or a source cannot be read, stop: say exactly \
+what failed and what the user can do, instead of working around it with made-up values.
+- Report numbers exactly as the code printed them."""
+
+
+def build_system_prompt(kernel_context: str, *, today: date | None = None) -> str:
+    """The full system prompt for one model call."""
+    today = today or date.today()
+    context = kernel_context.strip() or "No kernel state is available yet."
+    return "\n\n".join(
+        [
+            _ROLE,
+            f"Today's date: {today.isoformat()}",
+            _PROTOCOL,
+            _WORKSPACE,
+            _HONESTY,
+            f"## What the kernel holds now\n{context}",
+        ]
+    )
+
+
+def describe_kernel(state: KernelState) -> str:
+    """Render the kernel state compactly: enough for the model to reuse names, not to read data."""
+    dataframes = {frame.name for frame in state.dataframes}
+    variables = [v for v in state.variables if v.name not in dataframes]
+    sections = []
+    if state.dataframes:
+        lines = [_describe_frame(frame) for frame in state.dataframes[:MAX_ITEMS]]
+        sections.append("DataFrames:\n" + "\n".join(lines + _more(state.dataframes)))
+    if variables:
+        lines = [_describe_variable(v) for v in variables[:MAX_ITEMS]]
+        sections.append("Variables:\n" + "\n".join(lines + _more(variables)))
+    if state.imports:
+        extra = len(state.imports) - MAX_ITEMS
+        imports = ", ".join(state.imports[:MAX_ITEMS]) + (f" (+{extra} more)" if extra > 0 else "")
+        sections.append(f"Imports: {imports}")
+    return "\n".join(sections) or "The kernel is empty."
+
+
+def _describe_frame(frame: DataFrameInfo) -> str:
+    if len(frame.shape) == 2:
+        shape = f"{frame.shape[0]} rows x {frame.shape[1]} cols"
+    else:
+        shape = "shape (" + ", ".join(str(n) for n in frame.shape) + ")"
+    columns = ", ".join(frame.columns[:MAX_COLUMNS])
+    extra = len(frame.columns) - MAX_COLUMNS
+    if extra > 0:
+        columns += f", ... (+{extra} more)"
+    return f"  {frame.name}: {shape} [{columns}]"
+
+
+def _describe_variable(variable: KernelVariable) -> str:
+    line = f"  {variable.name}: {variable.type}"
+    preview = (variable.value_preview or "").strip()
+    if preview and "\n" not in preview and len(preview) <= MAX_PREVIEW:
+        line += f" = {preview}"
+    return line
+
+
+def _more(items: list) -> list[str]:
+    extra = len(items) - MAX_ITEMS
+    return [f"  ... and {extra} more"] if extra > 0 else []

@@ -1,0 +1,133 @@
+"""The base of every DSAgent handler: API-key auth, JSON errors, body and query parsing.
+
+Everything else comes from jupyter_server's ``APIHandler`` (identity, XSRF, CORS, activity tracking).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from jupyter_server.base.handlers import APIHandler
+from pydantic import BaseModel, ValidationError
+from tornado import web
+
+from ..auth import ApiKeyAuth, KeyedIdentityProvider
+from ..sessions import Session, SessionBusy, SessionNotFound, SessionService
+from ..store.workspace import InvalidName
+
+AUTH_RESOURCE = "dsagent"
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+# domain errors raised below the handlers, and the status each one means
+ERROR_STATUS: dict[type[Exception], int] = {SessionNotFound: 404, InvalidName: 400, SessionBusy: 409}
+
+
+class UnprocessableEntity(web.HTTPError):
+    """422 whose ``detail`` is pydantic's list of errors, as FastAPI clients expect."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__(422, "Validation error")
+        self.detail = errors
+
+
+def validation_errors(error: ValidationError, location: str) -> list[dict[str, Any]]:
+    """pydantic errors in JSON-safe form, located like FastAPI (``["body", "field"]``)."""
+    errors = json.loads(error.json(include_url=False, include_context=False))
+    for item in errors:
+        item["loc"] = [location, *item.get("loc", [])]
+    return errors
+
+
+class DSAgentHandler(APIHandler):
+    """Base handler; subclasses decorate verbs with ``@web.authenticated`` and ``@authorized``."""
+
+    auth_resource = AUTH_RESOURCE
+    error_status = ERROR_STATUS
+    _api_key_user: Any = None
+    websocket = False
+
+    @property
+    def service(self) -> SessionService:
+        return self.settings["dsagent"]
+
+    @property
+    def api_auth(self) -> ApiKeyAuth:
+        return self.settings["dsagent_auth"]
+
+    @property
+    def identity_provider(self) -> Any:
+        provider = super().identity_provider
+        if self._api_key_user is not None:
+            return KeyedIdentityProvider(provider, self._api_key_user)
+        return provider
+
+    async def prepare(self) -> None:  # type:ignore[override]
+        self._api_key_user = self.api_auth.authenticate(self.request, websocket=self.websocket)
+        await super().prepare()
+
+    def _domain_status(self, e: BaseException | None) -> int | None:
+        return next((status for kind, status in self.error_status.items() if isinstance(e, kind)), None)
+
+    def _handle_request_exception(self, e: BaseException) -> None:
+        status = self._domain_status(e)
+        if status is None or self._finished:
+            return super()._handle_request_exception(e)
+        self.log.warning("%d %s: %s", status, self._request_summary(), e)
+        self.send_error(status, exc_info=(type(e), e, e.__traceback__))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Errors as ``{"detail": ...}``: the reference's shape, never a traceback or a server path."""
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        detail: Any = getattr(exc, "detail", None)
+        if self._domain_status(exc) is not None:
+            detail = str(exc)
+        elif detail is None:
+            if isinstance(exc, web.HTTPError) and exc.log_message and status_code < 500:
+                detail = exc.log_message % exc.args if exc.args else exc.log_message
+            else:
+                detail = self._reason
+        if status_code == 401:
+            self.set_header("WWW-Authenticate", "ApiKey")
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"detail": detail}))
+
+    def finish(self, *args: Any, **kwargs: Any) -> Any:
+        """Keep a Content-Type the handler chose (files, SSE, HTML) instead of forcing JSON."""
+        kwargs.setdefault("set_content_type", self._headers.get("Content-Type", "application/json"))
+        return super().finish(*args, **kwargs)
+
+    # --- helpers for subclasses -------------------------------------------------------------------
+
+    def session(self, session_id: str) -> Session:
+        return self.service.get(session_id)
+
+    def parse_body(self, model: type[ModelT]) -> ModelT:
+        """The JSON body validated into ``model``; 422 when malformed."""
+        try:
+            return model.model_validate_json(self.request.body or b"")
+        except ValidationError as e:
+            raise UnprocessableEntity(validation_errors(e, "body")) from None
+
+    def query_int(self, name: str, default: int, *, low: int, high: int | None = None) -> int:
+        raw = self.get_query_argument(name, None)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            value = None
+        if value is None or value < low or (high is not None and value > high):
+            bound = f"between {low} and {high}" if high is not None else f">= {low}"
+            raise UnprocessableEntity(
+                [{"type": "value_error", "loc": ["query", name], "msg": f"{name} must be an integer {bound}", "input": raw}]
+            )
+        return value
+
+    def reply(self, model: BaseModel | list[BaseModel], status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        if isinstance(model, list):
+            self.finish("[" + ",".join(m.model_dump_json() for m in model) + "]")
+        else:
+            self.finish(model.model_dump_json())

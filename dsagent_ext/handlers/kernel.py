@@ -1,0 +1,44 @@
+"""The session kernel: state, direct execution, restart."""
+
+from __future__ import annotations
+
+from jupyter_server.auth.decorator import authorized
+from tornado import web
+
+from ..models import ExecuteCodeRequest
+from .base import DSAgentHandler
+
+
+class KernelHandler(DSAgentHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, session_id: str) -> None:
+        """Get the kernel's variables, dataframes and imports."""
+        self.reply(await self.service.kernel_state(self.session(session_id)))
+
+
+class VariablesHandler(DSAgentHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, session_id: str) -> None:
+        """List the kernel's variables."""
+        state = await self.service.kernel_state(self.session(session_id))
+        self.reply(state.variables)
+
+
+class ExecuteHandler(DSAgentHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, session_id: str) -> None:
+        """Run code in the session's kernel; a failing cell is still a 200 with ``success: false``."""
+        session = self.session(session_id)
+        request = self.parse_body(ExecuteCodeRequest)
+        self.reply(await self.service.execute(session, request.code))
+
+
+class ResetHandler(DSAgentHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, session_id: str) -> None:
+        """Restart the kernel."""
+        self.reply(await self.service.reset(self.session(session_id)))

@@ -1,0 +1,315 @@
+"""Pydantic bodies of the DSAgent HTTP contract.
+
+Field names and nullability follow the DSAgent API reference: external clients already parse them.
+Additive fields (``model``, ``hitl_mode``, ``usage``, ``rounds``, ``mime``) never rename or drop one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class HITLMode(str, Enum):
+    """When the agent stops for a human decision."""
+
+    none = "none"
+    plan_only = "plan_only"
+    on_error = "on_error"
+    plan_and_answer = "plan_and_answer"
+    full = "full"
+
+
+class SessionStatus(str, Enum):
+    active = "active"
+    paused = "paused"
+    completed = "completed"
+    error = "error"
+    archived = "archived"
+
+
+class FileCategory(str, Enum):
+    data = "data"
+    artifacts = "artifacts"
+    notebooks = "notebooks"
+
+
+class ArtifactType(str, Enum):
+    image = "image"
+    document = "document"
+    data = "data"
+    model = "model"
+    code = "code"
+    notebook = "notebook"
+    other = "other"
+
+
+class Body(BaseModel):
+    """Request bodies reject unknown fields so typos surface as 422 instead of being ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- health -------------------------------------------------------------------------------------
+
+
+class HealthResponse(BaseModel):
+    status: str = "ok"
+    version: str
+    timestamp: datetime
+
+
+class ReadinessResponse(BaseModel):
+    ready: bool
+    checks: dict[str, bool]
+    detail: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    detail: str | list[dict[str, Any]]
+
+
+# --- sessions -----------------------------------------------------------------------------------
+
+
+class CreateSessionRequest(Body):
+    name: str | None = Field(default=None, max_length=200)
+    model: str | None = Field(default=None, max_length=200)
+    hitl_mode: HITLMode | None = None
+
+
+class UpdateSessionRequest(Body):
+    name: str | None = Field(default=None, max_length=200)
+    status: SessionStatus | None = None
+    model: str | None = Field(default=None, max_length=200)
+    hitl_mode: HITLMode | None = None
+
+
+class SessionResponse(BaseModel):
+    id: str
+    name: str | None
+    status: SessionStatus
+    created_at: datetime
+    updated_at: datetime
+    message_count: int = 0
+    kernel_variables: int = 0
+    workspace_path: str | None
+    model: str
+    hitl_mode: HITLMode
+    missing_api_key: str | None = Field(
+        default=None, description="Environment variable the model needs before it can chat, if unset."
+    )
+
+
+class SessionListResponse(BaseModel):
+    sessions: list[SessionResponse]
+    total: int
+
+
+class MessageResponse(BaseModel):
+    id: str
+    role: Literal["user", "assistant", "execution", "system"]
+    content: str
+    timestamp: datetime
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class MessagesResponse(BaseModel):
+    messages: list[MessageResponse]
+    total: int
+    has_more: bool
+
+
+# --- execution, plan, chat rounds ---------------------------------------------------------------
+
+
+class ImageOutput(BaseModel):
+    format: str
+    mime: str
+    data: str
+
+
+class ExecutionResult(BaseModel):
+    stdout: str = ""
+    stderr: str = ""
+    error: str | None = None
+    images: list[ImageOutput] = Field(default_factory=list)
+    success: bool = True
+    execution_time_ms: float | None = None
+    truncated: bool = False
+
+
+class ExecuteCodeRequest(Body):
+    code: str = Field(max_length=1_000_000)
+
+
+class PlanStep(BaseModel):
+    number: int
+    description: str
+    completed: bool
+
+
+class PlanResponse(BaseModel):
+    steps: list[PlanStep]
+    raw_text: str
+    total_steps: int
+    completed_steps: int
+    is_complete: bool
+
+
+class Usage(BaseModel):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    cost_usd: float | None = None
+
+
+class ChatRequest(Body):
+    message: str = Field(max_length=200_000)
+
+
+class ChatResponseModel(BaseModel):
+    content: str
+    code: str | None = None
+    execution_result: ExecutionResult | None = None
+    plan: PlanResponse | None = None
+    has_answer: bool = False
+    answer: str | None = None
+    thinking: str | None = None
+    is_complete: bool = False
+
+
+class ActionResponse(BaseModel):
+    success: bool
+    message: str
+
+
+class RoundResult(ChatResponseModel):
+    """One round as streamed in ``round_complete``."""
+
+    round: int
+    usage: Usage | None = None
+    stop_reason: Literal["answer", "no_code", "max_rounds", "cancelled", "rejected"] | None = Field(
+        default=None, description="Why the task ended with this round; null while it goes on."
+    )
+
+
+class ChatResponse(ChatResponseModel):
+    """Sync chat: the last round's fields at top level, as the reference, plus every round."""
+
+    rounds: list[RoundResult] = Field(default_factory=list)
+    usage: Usage = Field(default_factory=Usage)
+
+
+class ConversationTurn(RoundResult):
+    timestamp: datetime
+    user_message: str | None = None
+
+
+class TurnsResponse(BaseModel):
+    turns: list[ConversationTurn]
+    total: int
+    has_more: bool
+
+
+# --- kernel -------------------------------------------------------------------------------------
+
+
+class KernelVariable(BaseModel):
+    name: str
+    type: str
+    value_preview: str | None = None
+
+
+class DataFrameInfo(BaseModel):
+    name: str
+    shape: list[int]
+    columns: list[str]
+    dtypes: dict[str, str]
+    memory_mb: float
+
+
+class KernelState(BaseModel):
+    variables: list[KernelVariable] = Field(default_factory=list)
+    dataframes: list[DataFrameInfo] = Field(default_factory=list)
+    imports: list[str] = Field(default_factory=list)
+    is_running: bool = False
+
+
+# --- files and artifacts ------------------------------------------------------------------------
+
+
+class FileInfo(BaseModel):
+    name: str
+    size: int
+    modified: datetime
+    category: FileCategory
+
+
+class FileListResponse(BaseModel):
+    files: list[FileInfo]
+    total: int
+    category: FileCategory
+
+
+class FileUploadResponse(BaseModel):
+    filename: str
+    size: int
+    path: str
+
+
+class ArtifactInfo(BaseModel):
+    name: str
+    size: int
+    modified: datetime
+    type: ArtifactType
+    url: str
+
+
+class ArtifactListResponse(BaseModel):
+    artifacts: list[ArtifactInfo]
+    total: int
+    session_id: str
+
+
+# --- human in the loop --------------------------------------------------------------------------
+
+
+class HITLAction(str, Enum):
+    approve = "approve"
+    reject = "reject"
+    modify = "modify"
+    retry = "retry"
+    skip = "skip"
+    feedback = "feedback"
+
+
+class PendingPlan(BaseModel):
+    raw_text: str
+    steps: list[PlanStep]
+
+
+class HITLStatusResponse(BaseModel):
+    enabled: bool
+    mode: HITLMode
+    awaiting_feedback: bool
+    awaiting_type: Literal["plan", "code", "error", "answer"] | None = None
+    pending_plan: PendingPlan | None = None
+    pending_code: str | None = None
+    pending_error: str | None = None
+    pending_answer: str | None = None
+
+
+class HITLActionRequest(Body):
+    action: HITLAction
+    message: str | None = Field(default=None, max_length=100_000)
+    modified_plan: str | None = Field(default=None, max_length=100_000)
+    modified_code: str | None = Field(default=None, max_length=1_000_000)
+
+
+class HITLActionResponse(BaseModel):
+    success: bool
+    message: str

@@ -1,0 +1,186 @@
+"""Agent tasks as background runs of a session, and the subscriptions transports read them through.
+
+A run belongs to the session, not to the HTTP request that started it: SSE, sync chat and WebSocket
+are subscribers, so a client that disconnects loses nothing and can resume from the event log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from jupyter_core.utils import ensure_async
+
+from .engine.conversation import history_from_turns
+from .engine.llm import LLMClient, missing_api_key
+from .engine.runner import AgentEvent, AgentRunner, RunConfig
+from .models import ChatResponse, RoundResult, Usage
+from .sessions import Session, SessionBusy, SessionService
+from .store.history import derive_turns
+from .store.notebook import build_notebook
+
+if TYPE_CHECKING:
+    from .app import DSAgent
+
+STREAM_ONLY = frozenset({"llm_delta"})  # too fine-grained to log; the llm_response carries the text
+LOG_ONLY = frozenset({"user_message"})
+TERMINAL = "done"
+
+
+class NoApiKey(ValueError):
+    """The session's model needs a provider key the server does not have."""
+
+
+class Subscription:
+    """One reader of a session's events: what it missed from the log, then what happens live."""
+
+    def __init__(self, session: Session, after: int | None) -> None:
+        self.session = session
+        self.after = after
+        self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        self.closed = False
+        session.subscribers.add(self.queue)
+
+    def replay(self) -> list[dict[str, Any]]:
+        """Logged events after ``after`` that a live client would have received."""
+        if self.after is None:
+            return []
+        missed = [r for r in self.session.events.read(self.after) if r["event"] not in LOG_ONLY]
+        if missed:
+            self.after = missed[-1]["seq"]
+        return missed
+
+    def close(self) -> None:
+        self.closed = True
+        self.session.subscribers.discard(self.queue)
+        self.queue.put_nowait(None)
+
+    async def events(self, keepalive: float | None = None) -> AsyncIterator[dict[str, Any] | None]:
+        """Replay, then live events up to and including ``done``; None every ``keepalive`` idle seconds."""
+        try:
+            for record in self.replay():
+                yield record
+            if not self.session.busy:
+                return  # nothing more will come
+            while not self.closed:
+                try:
+                    record = await asyncio.wait_for(self.queue.get(), keepalive)
+                except asyncio.TimeoutError:
+                    yield None
+                    continue
+                if record is None:
+                    return
+                if record.get("seq") is not None and self.after is not None and record["seq"] <= self.after:
+                    continue  # already replayed from the log
+                yield record
+                if record["event"] == TERMINAL:
+                    return
+        finally:
+            self.close()
+
+
+class RunService:
+    """Starts, cancels and follows agent tasks."""
+
+    def __init__(self, config: DSAgent, sessions: SessionService, log: logging.Logger) -> None:
+        self.config = config
+        self.sessions = sessions
+        self.log = log
+
+    def llm(self) -> LLMClient:
+        config = self.config
+        return LLMClient(config.api_base, config.temperature, config.max_tokens)
+
+    def start(self, session: Session, message: str) -> Subscription:
+        """Start a task and return a subscription that sees all of it; 409 when one is running."""
+        if session.busy:
+            raise SessionBusy("Session is busy with another task; wait for it to finish or cancel it")
+        model = self.sessions.resolve_model(session)
+        missing = missing_api_key(model, self.config.api_base)
+        if missing:
+            raise NoApiKey(f"No API key for model {model}: set {missing} on the server or pick another model")
+        history = history_from_turns([t.model_dump(mode="json") for t in derive_turns(session.events.read())], 10_000)
+        runner = AgentRunner(
+            self.llm(),
+            session.kernel,
+            RunConfig(model=model, max_rounds=self.config.max_rounds, code_timeout=self.config.code_timeout),
+            history=history,
+        )
+        start = self.publish(session, AgentEvent("user_message", {"message": message}))
+        subscription = Subscription(session, start["seq"])
+        session.run = asyncio.ensure_future(self._drive(session, runner, message))
+        return subscription
+
+    def follow(self, session: Session, after: int | None) -> Subscription:
+        """Subscribe from ``after`` (Last-Event-ID), or from the start of the latest task."""
+        if after is None:
+            after = self._last_task_start(session)
+        return Subscription(session, after)
+
+    async def cancel(self, session: Session) -> bool:
+        """Stop the running task (model stream and kernel cell); False when nothing runs."""
+        if not session.busy:
+            return False
+        assert session.run is not None
+        session.run.cancel()
+        await asyncio.gather(session.run, return_exceptions=True)
+        return True
+
+    async def chat(self, session: Session, message: str) -> tuple[ChatResponse | None, str | None]:
+        """Run a task to its end: the sync response, or the error that ended it."""
+        rounds: list[RoundResult] = []
+        usage, error = Usage(), None
+        async for record in self.start(session, message).events():
+            if record["event"] == "round_complete":
+                rounds.append(RoundResult(**record["data"]))
+            elif record["event"] == "error":
+                error = record["data"]["error"]
+            elif record["event"] == TERMINAL:
+                usage = Usage(**record["data"].get("usage", {}))
+        if not rounds:
+            return None, error or "The task ended without a reply"
+        last = rounds[-1]
+        return ChatResponse(**last.model_dump(exclude={"round", "usage", "stop_reason"}), rounds=rounds, usage=usage), error
+
+    def publish(self, session: Session, event: AgentEvent) -> dict[str, Any]:
+        """Log an event (unless stream-only) and hand it to every subscriber."""
+        if event.name in STREAM_ONLY:
+            record = {"seq": None, "event": event.name, "data": event.data}
+        else:
+            record = session.emit(event.name, event.data)
+        if event.name not in LOG_ONLY:
+            for queue in list(session.subscribers):
+                queue.put_nowait(record)
+        return record
+
+    async def _drive(self, session: Session, runner: AgentRunner, message: str) -> None:
+        try:
+            async for event in runner.run(message):
+                self.publish(session, event)
+                if event.name == "round_complete":
+                    await self._save_notebook(session)
+        except Exception as e:  # a fault below the runner (kernel gone, disk full): report, never hang
+            self.log.exception("DSAgent: task in session %s failed", session.id)
+            self.publish(session, AgentEvent("error", {"error": f"The task failed: {e}"}))
+            self.publish(session, AgentEvent(TERMINAL, {}))
+        finally:
+            self.sessions.save(session)
+
+    async def _save_notebook(self, session: Session) -> None:
+        """Write ``notebooks/<id>.ipynb`` through the contents manager so every backend gets it."""
+        nb = build_notebook(session.record.name, session.events.read())
+        name = f"notebooks/{session.id}.ipynb"
+        path = self.sessions.workspace.api_path(session.folder / name)
+        try:
+            model = {"type": "notebook", "format": "json", "content": nb}
+            await ensure_async(self.config.serverapp.contents_manager.save(model, path))
+        except Exception as e:
+            self.log.warning("DSAgent: could not save the notebook of session %s: %s", session.id, e)
+            return
+        session.record.notebook = name
+
+    def _last_task_start(self, session: Session) -> int:
+        starts = [r["seq"] for r in session.events.read() if r["event"] == "user_message"]
+        return starts[-1] if starts else session.events.last_seq

@@ -1,0 +1,252 @@
+"""The session service: owns every session's record, folders, event log and kernel.
+
+Handlers call it and nothing else; it calls the store and the engine. Kernels come only from the
+server's kernel manager, started in the background on create so ``POST /api/sessions`` answers at once
+and concurrent creates overlap instead of queueing behind kernel boots.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .engine.kernel import KernelSession
+from .engine.llm import missing_api_key
+from .models import (
+    CreateSessionRequest,
+    ExecutionResult,
+    FileCategory,
+    HITLMode,
+    KernelState,
+    SessionResponse,
+    SessionStatus,
+    UpdateSessionRequest,
+)
+from .store.events import EventLog
+from .store.records import SessionRecord, load_record, now, save_record
+from .store.workspace import Workspace, check_session_id, new_session_id
+
+if TYPE_CHECKING:
+    from .app import DSAgent
+
+# events that /messages shows as a message, counted into the record as they are appended
+MESSAGE_EVENTS = frozenset({"user_message", "llm_response", "code_result", "summary"})
+
+
+class SessionNotFound(LookupError):
+    def __init__(self, session_id: str) -> None:
+        super().__init__(f"Session {session_id} not found")
+
+
+class SessionBusy(RuntimeError):
+    """The session's kernel or agent is in use by a running task."""
+
+
+class Session:
+    """One session: its record on disk plus what only lives while the server runs."""
+
+    def __init__(self, record: SessionRecord, folder: Path, kernel: KernelSession) -> None:
+        self.record = record
+        self.folder = folder
+        self.events = EventLog(folder)
+        self.kernel = kernel
+        self.kernel_start: asyncio.Task[None] | None = None
+        self.run: asyncio.Task[Any] | None = None
+        self.subscribers: set[asyncio.Queue[Any]] = set()
+
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+    @property
+    def busy(self) -> bool:
+        return self.run is not None and not self.run.done()
+
+    def emit(self, event: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Append an event to the log and keep the record's counters current."""
+        stored = self.events.append(event, data)
+        if event in MESSAGE_EVENTS:
+            self.record.message_count += 1
+        return stored
+
+    def path(self, category: FileCategory) -> Path:
+        return self.folder / category.value
+
+
+class SessionService:
+    """Creates, finds, changes and removes sessions."""
+
+    def __init__(self, config: DSAgent, workspace: Workspace, log: logging.Logger) -> None:
+        self.config = config
+        self.workspace = workspace
+        self.log = log
+        self._sessions: dict[str, Session] = {}
+        for session_id in workspace.session_ids():
+            folder = workspace.session_dir(session_id)
+            record = load_record(folder)
+            if record is None:
+                log.warning("DSAgent: skipping session folder %s without a readable session.json", session_id)
+                continue
+            self._sessions[session_id] = self._session(record, folder)
+
+    @property
+    def kernel_manager(self) -> Any:
+        return self.config.serverapp.kernel_manager
+
+    def _session(self, record: SessionRecord, folder: Path) -> Session:
+        kernel = KernelSession(
+            self.kernel_manager,
+            kernel_name=self.config.kernel_name,
+            path=self.workspace.api_path(folder),
+            cwd=str(folder),
+            log=self.log,
+        )
+        return Session(record, folder, kernel)
+
+    # --- queries ---------------------------------------------------------------------------------
+
+    def get(self, session_id: str) -> Session:
+        check_session_id(session_id)
+        try:
+            return self._sessions[session_id]
+        except KeyError:
+            raise SessionNotFound(session_id) from None
+
+    def list(self, status: SessionStatus | None = None, limit: int = 50) -> tuple[list[Session], int]:
+        """Sessions newest-updated first, and how many match in all."""
+        matching = [s for s in self._sessions.values() if status is None or s.record.status == status]
+        matching.sort(key=lambda s: s.record.updated_at, reverse=True)
+        return matching[:limit], len(matching)
+
+    def response(self, session: Session) -> SessionResponse:
+        record = session.record
+        return SessionResponse(
+            **record.model_dump(exclude={"notebook"}),
+            workspace_path=self.workspace.api_path(session.folder),
+            missing_api_key=missing_api_key(record.model, self.config.api_base),
+        )
+
+    def resolve_model(self, session: Session, model: str | None = None) -> str:
+        """Explicit > session > configured default (itself DSAGENT_DEFAULT_MODEL > LLM_MODEL > gpt-4o)."""
+        return model or session.record.model or self.config.default_model
+
+    # --- changes ---------------------------------------------------------------------------------
+
+    async def create(self, request: CreateSessionRequest) -> Session:
+        """Create folders and record, then boot the kernel in the background."""
+        session_id = new_session_id()
+        while session_id in self._sessions:
+            session_id = new_session_id()
+        created = now()
+        record = SessionRecord(
+            id=session_id,
+            name=request.name or f"Session {datetime.now():%Y-%m-%d %H:%M}",
+            created_at=created,
+            updated_at=created,
+            model=request.model or self.config.default_model,
+            hitl_mode=request.hitl_mode or HITLMode(self.config.default_hitl_mode),
+        )
+        folder = self.workspace.create_session_dirs(session_id)
+        try:
+            save_record(folder, record)
+        except OSError:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        session = self._session(record, folder)
+        self._sessions[session_id] = session
+        self.start_kernel(session)
+        return session
+
+    def start_kernel(self, session: Session) -> None:
+        """Boot the kernel without making the caller wait; failures surface on first use."""
+        if session.kernel_start is None or session.kernel_start.done():
+            session.kernel_start = asyncio.ensure_future(self._boot(session))
+
+    async def _boot(self, session: Session) -> None:
+        try:
+            await session.kernel.ensure_started()
+        except Exception as e:  # reported again, to the caller, when the kernel is first used
+            self.log.warning("DSAgent: kernel for session %s did not start: %s", session.id, e)
+
+    async def kernel(self, session: Session) -> KernelSession:
+        """The session's running kernel (started again after a restart, a cull or a crash)."""
+        await session.kernel.ensure_started()
+        return session.kernel
+
+    async def kernel_state(self, session: Session) -> KernelState:
+        """Fresh state when the kernel runs (waiting for a boot in progress), else the last snapshot."""
+        if session.kernel_start is not None:
+            await asyncio.gather(session.kernel_start, return_exceptions=True)
+        if not session.kernel.is_alive:
+            return session.kernel.snapshot.model_copy(update={"is_running": False})
+        state = await session.kernel.state()
+        self._count_variables(session, state)
+        return state
+
+    async def execute(self, session: Session, code: str) -> ExecutionResult:
+        """Run code for a client, outside any agent task; logged like the agent's own cells."""
+        if session.busy:
+            raise SessionBusy("Session is running a task; wait for it or cancel it before executing code")
+        kernel = await self.kernel(session)
+        session.emit("code_executing", {"code": code, "source": "user"})
+        result = await kernel.execute(code, timeout=self.config.code_timeout)
+        session.emit("code_result", result.model_dump(mode="json"))
+        self._count_variables(session, kernel.snapshot)
+        return result
+
+    async def reset(self, session: Session) -> KernelState:
+        """Restart the kernel: variables are gone, the workspace cwd and standard imports are back."""
+        if session.busy:
+            raise SessionBusy("Session is running a task; cancel it before resetting the kernel")
+        kernel = await self.kernel(session)
+        state = await kernel.restart()
+        self._count_variables(session, state)
+        return state
+
+    def _count_variables(self, session: Session, state: KernelState) -> None:
+        if session.record.kernel_variables != len(state.variables):
+            session.record.kernel_variables = len(state.variables)
+            self.save(session)
+
+    def update(self, session: Session, request: UpdateSessionRequest) -> Session:
+        """Apply the given fields; model and HITL mode take effect from the next model call or pause."""
+        changes = request.model_dump(exclude_none=True)
+        for field, value in changes.items():
+            setattr(session.record, field, value)
+        self.save(session)
+        return session
+
+    def save(self, session: Session) -> None:
+        session.record.touch()
+        save_record(session.folder, session.record)
+
+    async def archive(self, session: Session) -> Session:
+        """Stop the kernel and mark the session archived; its files and history stay."""
+        if session.busy:
+            raise SessionBusy("Session is running a task; cancel it before archiving")
+        await session.kernel.shutdown()
+        session.record.status = SessionStatus.archived
+        self.save(session)
+        return session
+
+    async def delete(self, session: Session) -> None:
+        """Stop any run, shut the kernel down, and remove the folder."""
+        if session.run is not None and not session.run.done():
+            session.run.cancel()
+            await asyncio.gather(session.run, return_exceptions=True)
+        if session.kernel_start is not None:
+            await asyncio.gather(session.kernel_start, return_exceptions=True)
+        await session.kernel.shutdown()
+        self._sessions.pop(session.id, None)
+        await asyncio.to_thread(shutil.rmtree, session.folder, ignore_errors=True)
+
+    async def shutdown(self) -> None:
+        """Server stop: cancel runs so their events are flushed; kernels are the server's to stop."""
+        runs = [s.run for s in self._sessions.values() if s.run is not None and not s.run.done()]
+        for run in runs:
+            run.cancel()
+        await asyncio.gather(*runs, return_exceptions=True)

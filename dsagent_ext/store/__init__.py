@@ -1,0 +1,1 @@
+"""What a session keeps on disk: folders, record, event log, notebook."""

@@ -1,0 +1,77 @@
+"""The session notebook, rebuilt from the event log and saved through the server's contents manager.
+
+Rebuilding from the log (rather than patching a file) makes the notebook always agree with
+``/turns`` and lets any contents manager (local, S3, database) store it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+from ..engine.protocol import parse_reply
+
+NOTEBOOK_OUTPUT_CAP = 200_000
+_ERROR_HEAD = re.compile(r"^(\w[\w.]*): ?(.*)$")
+
+
+def _capped(text: str) -> str:
+    if len(text) <= NOTEBOOK_OUTPUT_CAP:
+        return text
+    return text[:NOTEBOOK_OUTPUT_CAP] + f"\n[... {len(text) - NOTEBOOK_OUTPUT_CAP} characters omitted ...]\n"
+
+
+def _outputs(result: dict[str, Any]) -> list[Any]:
+    outputs = []
+    for name in ("stdout", "stderr"):
+        if result.get(name):
+            outputs.append(new_output("stream", name=name, text=_capped(result[name])))
+    for image in result.get("images") or []:
+        outputs.append(new_output("display_data", data={image["mime"]: image["data"]}))
+    if result.get("error"):
+        lines = result["error"].splitlines() or ["Error"]
+        match = _ERROR_HEAD.match(lines[0])
+        ename, evalue = match.groups() if match else ("Error", lines[0])
+        outputs.append(new_output("error", ename=ename, evalue=evalue, traceback=lines))
+    return outputs
+
+
+def _assistant_markdown(content: str) -> str | None:
+    reply = parse_reply(content)
+    parts = [reply.text.strip()] if reply.text.strip() else []
+    if reply.plan is not None:
+        parts.append("\n".join(f"- [{'x' if s.completed else ' '}] {s.description}" for s in reply.plan.steps))
+    if reply.answer:
+        parts.append(f"### Answer\n\n{reply.answer}")
+    return "\n\n".join(parts) or None
+
+
+def build_notebook(title: str, events: Iterable[dict[str, Any]]) -> nbformat.NotebookNode:
+    """Markdown for the user and the agent's prose, plan and answer; a code cell per executed block."""
+    nb = new_notebook(metadata={
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+        "language_info": {"name": "python"},
+    })
+    nb.cells.append(new_markdown_cell(f"# {title}\n\n*Written by DSAgent: each code cell ran in the session kernel.*"))
+    count = 0
+    code_cell = None
+    for record in events:
+        event, data = record["event"], record["data"]
+        if event == "user_message":
+            nb.cells.append(new_markdown_cell(f"**User:** {data.get('message', '')}"))
+        elif event == "llm_response":
+            text = _assistant_markdown(data.get("content", ""))
+            if text:
+                nb.cells.append(new_markdown_cell(text))
+        elif event == "code_executing":
+            count += 1
+            code_cell = new_code_cell(data.get("code", ""), execution_count=count)
+            nb.cells.append(code_cell)
+        elif event == "code_result" and code_cell is not None:
+            code_cell.outputs = _outputs(data)
+            code_cell = None
+    return nb

@@ -1,0 +1,197 @@
+"""A scripted OpenAI-compatible model server for tests.
+
+It runs on 127.0.0.1 in a background thread with its own event loop, so sync and async tests can
+both use it. Queue replies with ``script()``; every request body is kept in ``requests``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+
+from tornado.httpserver import HTTPServer
+from tornado.iostream import StreamClosedError
+from tornado.netutil import bind_sockets
+from tornado.web import Application, RequestHandler
+
+
+@dataclass
+class FakeReply:
+    """One scripted reply, with the ways a real server can misbehave."""
+
+    text: str = ""
+    status: int = 200
+    delay: float = 0.0
+    chunk_delay: float = 0.0
+    chunk_size: int = 8
+    cut_after: int | None = None
+    garbage: bool = False
+
+
+def _cut_at_stop(text: str, stop: str | list[str] | None) -> str:
+    """Truncate at the first stop sequence, excluding it, as real servers do."""
+    if isinstance(stop, str):
+        stop = [stop]
+    cut = min((i for s in stop or [] if s and (i := text.find(s)) >= 0), default=len(text))
+    return text[:cut]
+
+
+def _usage(body: dict, text: str) -> dict:
+    prompt = sum(len(str(m.get("content", ""))) for m in body.get("messages", [])) // 4 + 1
+    completion = len(text) // 4 + 1
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+class _ChatHandler(RequestHandler):
+    def initialize(self, fake: FakeLLM) -> None:
+        self.fake = fake
+
+    async def post(self) -> None:
+        try:
+            await self._reply(json.loads(self.request.body or b"{}"))
+        except StreamClosedError:
+            pass  # the client gave up (timeout, cancellation): nothing to answer
+
+    async def _reply(self, body: dict) -> None:
+        self.fake.requests.append(body)
+        reply = self.fake._next_reply()
+        if reply.delay:
+            await asyncio.sleep(reply.delay)
+        if reply.status != 200:
+            self.set_status(reply.status)
+            error = {"error": {"message": f"scripted {reply.status}", "type": "server_error"}}
+            self.finish("{not json" if reply.garbage else error)
+            return
+        text = _cut_at_stop(reply.text, body.get("stop"))
+        if body.get("stream"):
+            await self._stream(body, reply, text)
+        elif reply.garbage:
+            self.set_header("Content-Type", "application/json")
+            self.finish("{not json")
+        else:
+            self.finish(self._completion(body, text))
+
+    def _completion(self, body: dict, text: str) -> dict:
+        return {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model", "fake"),
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+            ],
+            "usage": _usage(body, text),
+        }
+
+    def _chunk(self, body: dict, delta: dict, finish: str | None = None) -> dict:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish}
+        return {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": body.get("model", "fake"),
+            "choices": [choice],
+        }
+
+    async def _send(self, payload: dict | str) -> None:
+        data = payload if isinstance(payload, str) else json.dumps(payload)
+        self.write(f"data: {data}\n\n")
+        await self.flush()
+
+    async def _stream(self, body: dict, reply: FakeReply, text: str) -> None:
+        self.set_header("Content-Type", "text/event-stream")
+        self.set_header("Cache-Control", "no-cache")
+        if reply.garbage:
+            await self._send("{not json")
+            self.finish()
+            return
+        size = max(1, reply.chunk_size)
+        pieces = [text[i : i + size] for i in range(0, len(text), size)]
+        await self._send(self._chunk(body, {"role": "assistant", "content": ""}))
+        for n, piece in enumerate(pieces):
+            if reply.cut_after is not None and n >= reply.cut_after:
+                self.request.connection.stream.close()  # drop mid-body, no terminating chunk
+                return
+            if n and reply.chunk_delay:
+                await asyncio.sleep(reply.chunk_delay)
+            await self._send(self._chunk(body, {"content": piece}))
+        await self._send(self._chunk(body, {}, finish="stop"))
+        if (body.get("stream_options") or {}).get("include_usage"):
+            final = self._chunk(body, {})
+            final["choices"] = []
+            final["usage"] = _usage(body, text)
+            await self._send(final)
+        await self._send("[DONE]")
+        self.finish()
+
+
+class FakeLLM:
+    """Scripted ``/v1/chat/completions`` on a free local port; use as a context manager."""
+
+    def __init__(self, default: str = "<answer>done</answer>") -> None:
+        self.default = default
+        self.requests: list[dict] = []
+        self._replies: deque[FakeReply] = deque()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._server: HTTPServer | None = None
+        self.port = 0
+
+    @property
+    def api_base(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def script(self, *replies: str | FakeReply) -> FakeLLM:
+        """Queue replies, served in order; afterwards ``default`` answers."""
+        for reply in replies:
+            self._replies.append(FakeReply(text=reply) if isinstance(reply, str) else reply)
+        return self
+
+    def _next_reply(self) -> FakeReply:
+        return self._replies.popleft() if self._replies else FakeReply(text=self.default)
+
+    def start(self) -> FakeLLM:
+        sockets = bind_sockets(0, "127.0.0.1")
+        self.port = sockets[0].getsockname()[1]
+        ready = threading.Event()
+
+        def run() -> None:
+            self._loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(self._loop)
+            app = Application(
+                [(r"/v1/chat/completions", _ChatHandler, {"fake": self})], log_function=lambda _: None
+            )
+            self._server = HTTPServer(app)
+            self._server.add_sockets(sockets)
+            self._loop.call_soon(ready.set)
+            self._loop.run_forever()
+            self._loop.close()
+
+        self._thread = threading.Thread(target=run, name="fake-llm", daemon=True)
+        self._thread.start()
+        ready.wait(5)
+        return self
+
+    def stop(self) -> None:
+        if self._loop is None or self._thread is None:
+            return
+
+        async def shutdown() -> None:
+            assert self._server is not None
+            self._server.stop()
+            await self._server.close_all_connections()
+            self._loop.stop()
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self._loop)
+        self._thread.join(5)
+        self._loop = self._thread = None
+
+    def __enter__(self) -> FakeLLM:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,233 @@
+"""KernelSession against the real server's kernel manager (one ipykernel per test)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import time
+
+import pytest
+
+from dsagent_ext.engine.kernel import DIED_ERROR, KernelSession
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def workspace(jp_root_dir):
+    """A session workspace under the server root: (API path, absolute path)."""
+    folder = jp_root_dir / "dsagent" / "sessions" / "s1"
+    folder.mkdir(parents=True)
+    return "dsagent/sessions/s1", str(folder)
+
+
+@pytest.fixture
+def kernel(jp_serverapp, jp_asyncio_loop, workspace):
+    """A KernelSession on the server's kernel manager, shut down whatever the test does."""
+    path, cwd = workspace
+    session = KernelSession(jp_serverapp.kernel_manager, kernel_name="python3", path=path, cwd=cwd)
+    try:
+        yield session
+    finally:
+        jp_asyncio_loop.run_until_complete(session.shutdown())
+
+
+async def test_start_lists_kernel_with_workspace_cwd(jp_serverapp, kernel, workspace):
+    km = jp_serverapp.kernel_manager
+    await asyncio.gather(kernel.ensure_started(), kernel.ensure_started())
+    assert kernel.is_alive and kernel.kernel_id in km.list_kernel_ids()
+    assert len(km.list_kernel_ids()) == 1
+    result = await kernel.execute("print(os.getcwd())", timeout=10)
+    assert os.path.realpath(result.stdout.strip()) == os.path.realpath(workspace[1])
+    assert kernel.snapshot.is_running
+    assert sorted(kernel.snapshot.imports) == ["np", "os", "pd", "plt"]
+    assert kernel.snapshot.variables == []
+
+
+async def test_streams_result_and_error(kernel):
+    code = "import sys\nprint('out')\nprint('err', file=sys.stderr)\n6*7"
+    result = await kernel.execute(code, timeout=10)
+    assert result.success and result.error is None
+    assert result.stdout == "out\n42\n"
+    assert result.stderr == "err\n"
+    assert result.execution_time_ms > 0
+
+    result = await kernel.execute("def f():\n    raise ValueError('bad value')\nf()", timeout=10)
+    assert not result.success
+    assert result.error.startswith("ValueError: bad value\n")
+    assert "\x1b" not in result.error and "f()" in result.error
+
+
+async def test_matplotlib_figure_and_svg_come_back_as_images(kernel):
+    result = await kernel.execute("plt.plot([1, 2, 3])\nplt.show()", timeout=30)
+    assert result.success, result.error
+    assert [(i.format, i.mime) for i in result.images] == [("png", "image/png")]
+    assert base64.b64decode(result.images[0].data).startswith(b"\x89PNG")
+    assert "<Figure" not in result.stdout
+
+    svg = '<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"><rect width="4" height="4"/></svg>'
+    code = f"from IPython.display import SVG, display\ndisplay(SVG({svg!r}))"
+    result = await kernel.execute(code, timeout=10)
+    assert [(i.format, i.mime) for i in result.images] == [("svg", "image/svg+xml")]
+    assert "<rect" in result.images[0].data
+
+
+async def test_introspection(kernel):
+    await kernel.execute(
+        "df = pd.DataFrame({'a': [1, 2, 3], 'b': ['x', 'y', 'z']})\n"
+        "arr = np.zeros((2, 3))\nitems = [1, 2]\nn = 5\nname = 'abc' * 100\n"
+        "def helper(): pass\nclass Model: pass\nimport json as js\n_hidden = 1",
+        timeout=10,
+    )
+    started = time.monotonic()
+    state = await kernel.state()
+    assert time.monotonic() - started < 1
+    types = {v.name: v.type for v in state.variables}
+    assert types == {
+        "df": "DataFrame",
+        "arr": "ndarray(2, 3)",
+        "items": "list[2]",
+        "n": "int",
+        "name": "str",
+        "helper": "function",
+        "Model": "class",
+    }
+    assert all(len(v.value_preview) <= 80 for v in state.variables)
+    assert {v.name: v.value_preview for v in state.variables}["n"] == "5"
+    assert sorted(state.imports) == ["js", "np", "os", "pd", "plt"]
+    (frame,) = state.dataframes
+    assert (frame.name, frame.shape, frame.columns) == ("df", [3, 2], ["a", "b"])
+    assert frame.dtypes["a"] == "int64" and frame.memory_mb >= 0
+    assert state.is_running and kernel.snapshot == state
+    # the helper leaves nothing behind
+    result = await kernel.execute("print(sorted(k for k in globals() if 'dsagent' in k))", timeout=10)
+    assert result.stdout == "[]\n"
+
+
+async def test_state_during_a_cell_answers_the_snapshot(kernel):
+    await kernel.ensure_started()
+    before = await kernel.state()
+    cell = asyncio.create_task(
+        kernel.execute("import time\nprint('before')\ntime.sleep(2)\nprint('after')", timeout=10)
+    )
+    while not kernel.busy:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.3)
+    started = time.monotonic()
+    state = await kernel.state()
+    assert time.monotonic() - started < 0.1
+    assert state == before
+    result = await cell
+    assert result.success and result.stdout == "before\nafter\n"
+
+
+async def test_concurrent_executes_do_not_interleave(kernel):
+    code = "import time\nfor i in range(5):\n    print('{0}', i)\n    time.sleep(0.05)"
+    a, b = await asyncio.gather(
+        kernel.execute(code.format("a"), timeout=10), kernel.execute(code.format("b"), timeout=10)
+    )
+    assert a.stdout == "".join(f"a {i}\n" for i in range(5))
+    assert b.stdout == "".join(f"b {i}\n" for i in range(5))
+
+
+async def test_timeout_interrupts_and_kernel_stays_usable(kernel):
+    await kernel.execute("x = 1", timeout=10)
+    started = time.monotonic()
+    result = await kernel.execute("import time\nprint('start')\ntime.sleep(30)", timeout=1)
+    assert time.monotonic() - started < 5
+    assert not result.success
+    assert result.error == "Timeout: execution exceeded 1s and was interrupted"
+    assert result.stdout == "start\n"
+    result = await kernel.execute("print(x + 1)", timeout=10)
+    assert result.success and result.stdout == "2\n"
+
+
+async def test_large_output_is_capped(jp_serverapp, workspace):
+    path, cwd = workspace
+    kernel = KernelSession(jp_serverapp.kernel_manager, kernel_name="python3", path=path, cwd=cwd)
+    try:
+        code = "import sys\nfor _ in range(50):\n    sys.stdout.write('x' * 1_000_000)\n"
+        code += "print('x' * 10, file=sys.stderr)"
+        result = await kernel.execute(code, timeout=60)
+        assert result.success and result.truncated
+        head, marker = result.stdout[:1_000_000], result.stdout[1_000_000:]
+        assert head == "x" * 1_000_000
+        assert marker == "\n[... output truncated: 49000000 characters omitted ...]"
+        assert result.stderr == "x" * 10 + "\n"
+    finally:
+        await kernel.shutdown()
+
+
+async def test_small_cap_applies_to_each_stream(jp_serverapp, workspace):
+    path, cwd = workspace
+    km = jp_serverapp.kernel_manager
+    kernel = KernelSession(km, kernel_name="python3", path=path, cwd=cwd, output_cap=10)
+    try:
+        code = "import sys\nprint('a' * 25)\nprint('b' * 5, file=sys.stderr)"
+        result = await kernel.execute(code, timeout=10)
+        assert result.stdout == "a" * 10 + "\n[... output truncated: 16 characters omitted ...]"
+        assert result.stderr == "bbbbb\n" and result.truncated
+    finally:
+        await kernel.shutdown()
+
+
+async def test_killed_kernel_reports_and_recovers(kernel):
+    await kernel.execute("x = 41", timeout=10)
+    started = time.monotonic()
+    code = "import os, signal\nprint('bye', flush=True)\nos.kill(os.getpid(), signal.SIGKILL)"
+    result = await kernel.execute(code, timeout=30)
+    assert time.monotonic() - started < 5
+    assert not result.success and result.error == DIED_ERROR and result.stdout == "bye\n"
+    assert not kernel.is_alive and not kernel.snapshot.is_running
+    code = f"print('x' in globals(), np.__name__, os.getcwd() == {kernel.cwd!r})"
+    result = await kernel.execute(code, timeout=30)
+    assert result.success, result.error
+    assert result.stdout == "False numpy True\n"
+    assert kernel.is_alive and kernel.snapshot.is_running
+
+
+async def test_restart_keeps_cwd_and_imports(kernel):
+    await kernel.execute("y = 1\nos.chdir('/')", timeout=10)
+    state = await kernel.restart()
+    assert state.is_running and state.variables == []
+    assert sorted(state.imports) == ["np", "os", "pd", "plt"]
+    result = await kernel.execute(f"print(os.getcwd() == {kernel.cwd!r}, 'y' in globals())", timeout=10)
+    assert result.stdout == "True False\n"
+
+
+async def test_shutdown_removes_kernel(jp_serverapp, kernel):
+    km = jp_serverapp.kernel_manager
+    await kernel.ensure_started()
+    kernel_id = kernel.kernel_id
+    assert kernel_id in km.list_kernel_ids()
+    await kernel.shutdown()
+    assert kernel_id not in km.list_kernel_ids()
+    assert not kernel.is_alive and not kernel.snapshot.is_running
+    await kernel.shutdown()
+    assert (await kernel.state()).is_running is False
+
+
+async def test_restart_during_a_cell_interrupts_it(kernel):
+    await kernel.ensure_started()
+    cell = asyncio.create_task(kernel.execute("import time\ntime.sleep(30)", timeout=60))
+    while not kernel.busy:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.3)
+    started = time.monotonic()
+    state = await kernel.restart()
+    assert time.monotonic() - started < 10
+    result = await cell
+    assert not result.success and "KeyboardInterrupt" in result.error
+    assert state.is_running and "np" in state.imports
+
+
+async def test_culled_kernel_is_replaced(jp_serverapp, kernel):
+    km = jp_serverapp.kernel_manager
+    await kernel.ensure_started()
+    old_id = kernel.kernel_id
+    await km.shutdown_kernel(old_id)
+    assert not kernel.is_alive
+    result = await kernel.execute("print(pd.__name__)", timeout=30)
+    assert result.stdout == "pandas\n"
+    assert kernel.kernel_id != old_id and km.list_kernel_ids() == [kernel.kernel_id]

@@ -1,0 +1,146 @@
+"""``dsagent serve`` as a user runs it: a real process on 127.0.0.1, the reference's exact URLs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+KEY = "serve-key"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Served:
+    """One ``dsagent serve`` process; ended by its PID only."""
+
+    def __init__(self, root: Path, env: dict[str, str], args: list[str] | None = None) -> None:
+        self.root, self.env, self.args = root, env, args or []
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 60) -> Served:
+        cmd = [sys.executable, "-m", "dsagent_ext.serve", "serve", "--port", str(self.port),
+               f"--ServerApp.root_dir={self.root}", *self.args]
+        self.log = open(self.root.parent / f"serve-{self.port}.log", "ab")
+        self.proc = subprocess.Popen(cmd, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, (self.root.parent / f"serve-{self.port}.log").read_text()
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise TimeoutError("dsagent serve did not answer /health")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+def serve_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DSAGENT_", "JUPYTER_TOKEN"))}
+    env.update(LITELLM_LOCAL_MODEL_COST_MAP="True", **extra)
+    return env
+
+
+@pytest.fixture(scope="module")
+def keyed(tmp_path_factory):
+    root = tmp_path_factory.mktemp("keyed") / "root"
+    root.mkdir()
+    served = Served(root, serve_env(DSAGENT_API_KEY=KEY)).start()
+    yield served
+    served.stop()
+
+
+def test_reference_urls_with_key(keyed):
+    h = {"X-API-Key": KEY}
+    assert httpx.get(f"{keyed.url}/health").json()["status"] == "ok"
+    assert httpx.get(f"{keyed.url}/health/ready").json()["ready"] is True
+    r = httpx.post(f"{keyed.url}/api/sessions", json={"name": "curl"}, headers=h)
+    assert r.status_code == 201, r.text
+    sid = r.json()["id"]
+    assert httpx.get(f"{keyed.url}/api/sessions/{sid}", headers=h).json()["name"] == "curl"
+    listing = httpx.get(f"{keyed.url}/api/sessions", headers=h).json()
+    assert [s["id"] for s in listing["sessions"]] == [sid]
+    spec = httpx.get(f"{keyed.url}/openapi.json").json()
+    assert spec["servers"] == [{"url": "/"}] and "/api/sessions" in spec["paths"]
+    assert httpx.get(f"{keyed.url}/docs").status_code == 200
+
+
+def test_key_required_everywhere(keyed):
+    r = httpx.get(f"{keyed.url}/api/sessions")
+    assert r.status_code == 401 and r.json() == {"detail": "API key required"}
+    assert r.headers["WWW-Authenticate"] == "ApiKey"
+    r = httpx.post(f"{keyed.url}/api/sessions", json={}, headers={"X-API-Key": "wrong"})
+    assert r.status_code == 401 and r.json() == {"detail": "Invalid API key"}
+    # the server's own routes are closed too: the key is the Jupyter token
+    assert httpx.get(f"{keyed.url}/api/kernels").status_code == 403
+    assert httpx.get(f"{keyed.url}/api/kernels", headers={"Authorization": f"token {KEY}"}).status_code == 200
+
+
+def test_only_this_extension(keyed):
+    assert httpx.get(f"{keyed.url}/lab", headers={"Authorization": f"token {KEY}"}).status_code == 404
+
+
+def test_refuses_open_non_loopback(tmp_path):
+    r = subprocess.run(
+        [sys.executable, "-m", "dsagent_ext.serve", "serve", "--host", "0.0.0.0", "--port", str(free_port())],
+        env=serve_env(), capture_output=True, text=True, timeout=60,
+    )
+    assert r.returncode != 0 and "DSAGENT_API_KEY" in r.stderr
+
+
+def test_require_api_key_without_key(tmp_path):
+    served = Served(tmp_path, serve_env(DSAGENT_REQUIRE_API_KEY="true"))
+    with pytest.raises(AssertionError, match="DSAGENT_REQUIRE_API_KEY"):
+        served.start(timeout=60)
+    served.stop()
+
+
+def test_persistence_across_kill(tmp_path):
+    """kill -9, start again: the same sessions, messages and files are served."""
+    root = tmp_path / "root"
+    root.mkdir()
+    served = Served(root, serve_env()).start()
+    try:
+        sid = httpx.post(f"{served.url}/api/sessions", json={"name": "kept", "hitl_mode": "on_error"}).json()["id"]
+        files = {"files": ("sales.csv", b"month,total\n1,10\n2,20\n", "text/csv")}
+        assert httpx.post(f"{served.url}/api/sessions/{sid}/files", files=files).status_code == 201
+        r = httpx.post(f"{served.url}/api/sessions/{sid}/kernel/execute", json={"code": "x = 41 + 1\nprint(x)"}, timeout=60)
+        assert r.json()["stdout"] == "42\n"
+        before = httpx.get(f"{served.url}/api/sessions/{sid}").json()
+        messages = httpx.get(f"{served.url}/api/sessions/{sid}/messages").json()
+    finally:
+        served.stop(signal.SIGKILL)
+    served = Served(root, serve_env()).start()
+    try:
+        after = httpx.get(f"{served.url}/api/sessions/{sid}").json()
+        assert after == before
+        assert httpx.get(f"{served.url}/api/sessions/{sid}/messages").json() == messages
+        r = httpx.get(f"{served.url}/api/sessions/{sid}/files/sales.csv")
+        assert r.content == b"month,total\n1,10\n2,20\n"
+        # the kernel comes back on demand, without the old variables
+        r = httpx.post(f"{served.url}/api/sessions/{sid}/kernel/execute", json={"code": "print('x' in globals())"}, timeout=60)
+        assert r.json()["stdout"] == "False\n"
+    finally:
+        served.stop()
