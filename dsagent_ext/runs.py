@@ -161,6 +161,7 @@ class RunService:
                 self.publish(session, event)
                 if event.name == "round_complete":
                     await self._save_notebook(session)
+                    self.sessions.save(session)
         except Exception as e:  # a fault below the runner (kernel gone, disk full): report, never hang
             self.log.exception("DSAgent: task in session %s failed", session.id)
             self.publish(session, AgentEvent("error", {"error": f"The task failed: {e}"}))

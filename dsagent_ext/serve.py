@@ -56,6 +56,8 @@ def server_argv(args: argparse.Namespace, extra: list[str], api_key: str | None)
         f"--IdentityProvider.token={api_key or ''}",
         "--ServerApp.password=",
         "--ServerApp.default_url=/docs",
+        # REST clients have no XSRF cookie; browsers stay blocked by the Origin check
+        "--ServerApp.disable_check_xsrf=True",
         "--DSAgent.mount_at_root=True",
     ]
     if args.reload:

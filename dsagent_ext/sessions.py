@@ -195,7 +195,8 @@ class SessionService:
         session.emit("code_executing", {"code": code, "source": "user"})
         result = await kernel.execute(code, timeout=self.config.code_timeout)
         session.emit("code_result", result.model_dump(mode="json"))
-        self._count_variables(session, kernel.snapshot)
+        session.record.kernel_variables = len(kernel.snapshot.variables)
+        self.save(session)
         return result
 
     async def reset(self, session: Session) -> KernelState:

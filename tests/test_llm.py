@@ -149,7 +149,7 @@ def test_garbage_stream_raises(fake: FakeLLM) -> None:
     fake.script(FakeReply(garbage=True), FakeReply(garbage=True))
     message, received = failure(client(fake, retries=1))
     assert received == [] and len(fake.requests) == 2
-    assert message.startswith("model server sent an invalid reply for gpt-4o after 1 retries")
+    assert message.startswith("model server sent an invalid reply for gpt-4o after 1 retry")
     assert_one_line(message)
 
 
@@ -164,7 +164,7 @@ def test_unreachable_server_is_retried_then_reported(no_keys: None) -> None:
     with FakeLLM() as gone:
         pass  # its port is now closed
     message, _ = failure(client(gone, retries=1))
-    assert message.startswith("cannot reach the model server for gpt-4o after 1 retries")
+    assert message.startswith("cannot reach the model server for gpt-4o after 1 retry")
     assert_one_line(message)
 
 
@@ -186,7 +186,7 @@ def test_timeout_before_first_chunk_is_retried(fake: FakeLLM) -> None:
 def test_permanent_timeout_raises(fake: FakeLLM) -> None:
     fake.script(*[FakeReply(text="late", delay=2)] * 2)
     message, _ = failure(client(fake, timeout=0.3, retries=1))
-    assert message.startswith("model gpt-4o timed out after 1 retries")
+    assert message.startswith("model gpt-4o timed out after 1 retry")
     assert_one_line(message)
 
 

@@ -244,6 +244,8 @@ def _classify(exc: BaseException) -> tuple[str, int | None]:
     chain = _chain(exc)
     status = getattr(exc, "status_code", None)
     status = status if isinstance(status, int) else None
+    if status is not None and 400 <= status < 500 and status not in _RETRYABLE_STATUS:
+        return "status", status  # the server answered and refused: whatever else is in the chain
     if any(isinstance(err, (openai.APITimeoutError, TimeoutError)) for err in chain):
         return "timeout", status
     if any(isinstance(err, json.JSONDecodeError) for err in chain):
@@ -273,7 +275,7 @@ def _describe(exc: BaseException, model: str, attempt: int, streaming: bool, tim
     kind, status = _classify(exc)
     # For a broken transport the innermost error says what happened ("Connection error." does not).
     detail = _detail(_chain(exc)[-1] if streaming or kind == "connection" else exc)
-    tries = f" after {attempt} retries" if attempt else ""
+    tries = f" after {attempt} {'retry' if attempt == 1 else 'retries'}" if attempt else ""
     if streaming:
         return f"the reply of {model} broke off mid-stream: {detail}"
     if kind == "timeout":

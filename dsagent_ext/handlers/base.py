@@ -63,8 +63,14 @@ class DSAgentHandler(APIHandler):
         return provider
 
     async def prepare(self) -> None:  # type:ignore[override]
-        self._api_key_user = self.api_auth.authenticate(self.request, websocket=self.websocket)
+        if not self._public():
+            self._api_key_user = self.api_auth.authenticate(self.request, websocket=self.websocket)
         await super().prepare()
+
+    def _public(self) -> bool:
+        """Whether the verb is open to everyone (``@allow_unauthenticated``), like /health."""
+        method = getattr(self, (self.request.method or "").lower(), None)
+        return getattr(method, "__allow_unauthenticated", False)
 
     def _domain_status(self, e: BaseException | None) -> int | None:
         return next((status for kind, status in self.error_status.items() if isinstance(e, kind)), None)
