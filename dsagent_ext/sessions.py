@@ -246,8 +246,8 @@ class SessionService:
         await asyncio.to_thread(shutil.rmtree, session.folder, ignore_errors=True)
 
     async def shutdown(self) -> None:
-        """Server stop: cancel runs so their events are flushed; kernels are the server's to stop."""
-        runs = [s.run for s in self._sessions.values() if s.run is not None and not s.run.done()]
-        for run in runs:
-            run.cancel()
-        await asyncio.gather(*runs, return_exceptions=True)
+        """Server stop: cancel runs (their closing events are logged) and kernel boots in flight."""
+        tasks = [t for s in self._sessions.values() for t in (s.run, s.kernel_start) if t is not None and not t.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

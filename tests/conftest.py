@@ -23,3 +23,26 @@ def jp_server_config(dsagent_config: dict) -> dict:
         "ServerApp": {"jpserver_extensions": {"dsagent_ext": True}},
         "DSAgent": {"code_timeout": 60, **dsagent_config},
     }
+
+
+@pytest.fixture
+def fake_llm():
+    """The scripted model server; the only stand-in in the suite, at the network boundary."""
+    from fake_llm import FakeLLM
+
+    with FakeLLM() as fake:
+        yield fake
+
+
+@pytest.fixture
+def agent_config(fake_llm) -> dict:
+    """DSAgent settings that send every model call to the scripted server."""
+    return {"api_base": fake_llm.api_base, "default_model": "scripted", "sse_keepalive": 0.5}
+
+
+@pytest.fixture
+def client(jp_http_port, jp_base_url, jp_auth_header, http_server_client):
+    """An httpx client on the DSAgent prefix, authenticated with the server token."""
+    from client import Client
+
+    return Client(f"http://127.0.0.1:{jp_http_port}{jp_base_url}dsagent", jp_auth_header)

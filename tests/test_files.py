@@ -9,6 +9,7 @@ from datetime import datetime
 
 import pytest
 from jupyter_server.utils import url_path_join
+from tornado.httpserver import HTTPServer
 
 BOUNDARY = "dsagentTestBoundary7MA4YWxkTrZu0gW"
 UNKNOWN = "20990101_000000_abcdef"
@@ -216,6 +217,13 @@ async def test_a_bad_name_later_in_the_request_writes_nothing(jp_fetch, sid, fol
     assert tree(folder / "data") == set()
 
 
+async def test_a_file_never_replaces_a_folder(jp_fetch, sid, folder):
+    (folder / "data" / "sub").mkdir()
+    code, err = await upload(jp_fetch, sid, ("files", "ok.csv", b"1"), ("files", "sub", b"2"))
+    assert (code, err) == (409, {"detail": "Cannot replace the folder sub in data with a file"})
+    assert tree(folder / "data") == {"sub"}
+
+
 async def test_concurrent_uploads_of_one_name_never_interleave(jp_fetch, sid, folder):
     size = 2 * 1024 * 1024
     results = await asyncio.gather(*(upload(jp_fetch, sid, ("files", "same.bin", bytes([b]) * size)) for b in b"ab"))
@@ -362,3 +370,73 @@ async def test_unlimited_accepts_a_large_file(jp_fetch, sid, folder):
     assert code == 201 and out == [{"filename": "large.bin", "size": len(content), "path": "data/large.bin"}]
     assert (folder / "data" / "large.bin").read_bytes() == content
     assert not [p for p in folder.rglob(".upload-*")]
+
+
+@pytest.fixture
+def jp_server_config(jp_server_config: dict, request: pytest.FixtureRequest) -> dict:
+    """The shared server config, plus ``ServerApp`` settings from ``indirect`` parametrization."""
+    extra = getattr(request, "param", {})
+    return {**jp_server_config, "ServerApp": {**jp_server_config["ServerApp"], **extra}}
+
+
+@pytest.fixture
+def http_server(jp_asyncio_loop, jp_serverapp, http_server_port):
+    """The test server, with the body limits a real ServerApp gives its HTTPServer (pytest-jupyter's has none)."""
+
+    async def start() -> HTTPServer:
+        server = HTTPServer(
+            jp_serverapp.web_app, max_body_size=jp_serverapp.max_body_size, max_buffer_size=jp_serverapp.max_buffer_size
+        )
+        server.add_socket(http_server_port[0])
+        return server
+
+    server = jp_asyncio_loop.run_until_complete(start())
+    yield server
+    server.stop()
+    jp_asyncio_loop.run_until_complete(server.close_all_connections())
+    http_server_port[0].close()
+
+
+TINY_SERVER = {"max_body_size": 1024 * 1024, "max_buffer_size": 1024 * 1024}
+
+
+@pytest.mark.parametrize("jp_server_config", [TINY_SERVER], indirect=True)
+@pytest.mark.parametrize("dsagent_config", [{"max_upload_mb": 0}], indirect=True)
+async def test_unlimited_lifts_the_server_body_cap(jp_fetch, sid, folder):
+    # bodies are streamed, so a body far above the server's buffer and body caps still arrives whole
+    content = os.urandom(3 * 1024 * 1024)
+    code, out = await upload(jp_fetch, sid, ("files", "above-cap.bin", content))
+    assert code == 201 and out[0]["size"] == len(content)
+    assert (folder / "data" / "above-cap.bin").read_bytes() == content
+
+
+@pytest.mark.parametrize("jp_server_config", [TINY_SERVER], indirect=True)
+@pytest.mark.parametrize("dsagent_config", [{"max_upload_mb": 1}], indirect=True)
+async def test_body_above_the_request_cap_is_refused_before_reading(jp_fetch, sid, folder):
+    part = b"p" * (900 * 1024)
+    code, err = await upload(jp_fetch, sid, ("files", "a.bin", part), ("files", "b.bin", part), ("files", "c.bin", part))
+    assert (code, err) == (413, {"detail": "Request body exceeds the server's limit of 2 MB"})
+    code, out = await upload(jp_fetch, sid, ("files", "a.bin", part))
+    assert code == 201 and tree(folder / "data") == {"a.bin"}
+
+
+async def test_client_gone_mid_upload_leaves_nothing(jp_http_port, jp_base_url, jp_auth_header, sid, folder):
+    body, headers = form(("files", "partial.bin", b"z" * (4 * 1024 * 1024)))
+    path = url_path_join(jp_base_url, "dsagent/api/sessions", sid, "files")
+    head = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{jp_http_port}", f"Content-Length: {len(body)}"]
+    head += [f"{k}: {v}" for k, v in {**headers, **jp_auth_header}.items()]
+    reader, writer = await asyncio.open_connection("127.0.0.1", jp_http_port)
+    writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body[: len(body) // 2])
+    await writer.drain()
+    for _ in range(200):  # the part is on disk, in a hidden temp file, while the body is still arriving
+        if list((folder / "data").glob(".upload-*")):
+            break
+        await asyncio.sleep(0.02)
+    assert [p.name.startswith(".upload-") for p in (folder / "data").iterdir()] == [True]
+    writer.close()
+    await writer.wait_closed()
+    for _ in range(200):
+        if not list((folder / "data").iterdir()):
+            break
+        await asyncio.sleep(0.02)
+    assert list((folder / "data").iterdir()) == []

@@ -175,7 +175,7 @@ async def test_small_cap_applies_to_each_stream(jp_serverapp, workspace):
 async def test_killed_kernel_reports_and_recovers(kernel):
     await kernel.execute("x = 41", timeout=10)
     started = time.monotonic()
-    code = "import os, signal\nprint('bye', flush=True)\nos.kill(os.getpid(), signal.SIGKILL)"
+    code = "import os, signal, time\nprint('bye')\ntime.sleep(0.3)\nos.kill(os.getpid(), signal.SIGKILL)"
     result = await kernel.execute(code, timeout=30)
     assert time.monotonic() - started < 5
     assert not result.success and result.error == DIED_ERROR and result.stdout == "bye\n"

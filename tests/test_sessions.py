@@ -219,3 +219,16 @@ async def test_openapi_covers_routes(jp_fetch, jp_serverapp):
     assert documented == served
     r = await jp_fetch("dsagent", "docs")
     assert b"/api/sessions/{session_id}/files" in r.body and r.headers["Content-Type"].startswith("text/html")
+
+
+async def test_chat_without_provider_key(jp_fetch, monkeypatch):
+    """A model whose key is unset: a clear 400 before anything starts, for sync and stream alike."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    session = await create(jp_fetch, model="gpt-4o")
+    for route in ("chat", ("chat", "stream")):
+        parts = route if isinstance(route, tuple) else (route,)
+        code, err, _ = await call(jp_fetch, "api", "sessions", session["id"], *parts, method="POST", body={"message": "x"})
+        assert code == 400
+        assert err["detail"] == "No API key for model gpt-4o: set OPENAI_API_KEY on the server or pick another model"
+    code, turns, _ = await call(jp_fetch, "api", "sessions", session["id"], "turns")
+    assert turns["total"] == 0

@@ -144,15 +144,19 @@ def _block_end(text: str, tag: re.Match[str], name: str) -> tuple[int, int]:
     """Where a block's content ends and where scanning resumes.
 
     A closed block runs to its closing tag; an unclosed ``<code>`` or ``<answer>`` to the end, any
-    other unclosed block to the next opening tag.
+    other unclosed block to the next opening tag (or, for a plan or intent, a markdown fence).
     """
     close = _CLOSE[name].search(text, tag.end())
     following = _next_open(text, tag.end())
     if close and (following is None or name not in _STRUCTURED or close.start() <= following.start()):
         return close.start(), close.end()
-    if following is None or name in _TO_THE_END:
+    if name in _TO_THE_END:
         return len(text), len(text)
-    return following.start(), following.start()
+    end = following.start() if following is not None else len(text)
+    if name in _STRUCTURED:
+        fence = text.find("```", tag.end(), end)
+        end = fence if fence >= 0 else end
+    return end, end
 
 
 def _clean_code(code: str) -> str | None:

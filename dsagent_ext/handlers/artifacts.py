@@ -50,12 +50,11 @@ class ArtifactHandler(FileTransferHandler):
     async def get(self, session_id: str, filename: str) -> None:
         """Download an artifact; images are served inline so they can be embedded."""
         folder = self.session(session_id).path(FileCategory.artifacts)
-        path = self.stored_file(folder, filename, _MISSING, filename)
-        await self.send_file(path, _MISSING, filename, inline_images=True)
+        await self.send_file(self.stored_file(folder, filename, _MISSING), inline_images=True)
 
     @web.authenticated
     @authorized
     async def delete(self, session_id: str, filename: str) -> None:
         """Delete an artifact."""
         folder = self.session(session_id).path(FileCategory.artifacts)
-        self.delete_file(self.stored_file(folder, filename, _MISSING, filename), _MISSING, filename)
+        self.delete_file(self.stored_file(folder, filename, _MISSING))

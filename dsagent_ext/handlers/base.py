@@ -89,7 +89,7 @@ class DSAgentHandler(APIHandler):
         if self._domain_status(exc) is not None:
             detail = str(exc)
         elif detail is None:
-            if isinstance(exc, web.HTTPError) and exc.log_message and status_code < 500:
+            if isinstance(exc, web.HTTPError) and exc.log_message:
                 detail = exc.log_message % exc.args if exc.args else exc.log_message
             else:
                 detail = self._reason

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from ..models import FileCategory, FileInfo, FileListResponse, FileUploadResponse
-from ..store.uploads import MalformedUpload, MultipartUpload, NotMultipart, UploadTooLarge
+from ..store.uploads import MalformedUpload, MultipartUpload, NotMultipart, UploadConflict, UploadTooLarge
 from ..store.workspace import list_files
 from .base import ERROR_STATUS, DSAgentHandler, UnprocessableEntity
 from .filetransfer import FileTransferHandler, mtime
@@ -30,7 +31,7 @@ def category_arg(value: str | None) -> FileCategory:
 class FilesHandler(DSAgentHandler):
     """The files of one category; uploads are parsed while they arrive, never buffered whole."""
 
-    error_status = {**ERROR_STATUS, NotMultipart: 415, MalformedUpload: 422, UploadTooLarge: 413}
+    error_status = {**ERROR_STATUS, NotMultipart: 415, MalformedUpload: 422, UploadTooLarge: 413, UploadConflict: 409}
     _upload: MultipartUpload | None = None
 
     async def prepare(self) -> None:  # type:ignore[override]
@@ -46,12 +47,18 @@ class FilesHandler(DSAgentHandler):
         query = self.get_query_argument("category", None)
         staging = session.path(category_arg(query))
         max_mb = self.service.config.max_upload_mb
-        # tornado's per-request cap: never below the server's own, never below one file at the limit
-        cap = max(self.serverapp.max_body_size, int(max_mb * 1024 * 1024) + _MULTIPART_OVERHEAD) if max_mb else sys.maxsize
-        if int(self.request.headers.get("Content-Length", 0) or 0) > cap:
+        cap = self._body_cap(max_mb)
+        if int(self.request.headers.get("Content-Length") or 0) > cap:
             raise web.HTTPError(413, f"Request body exceeds the server's limit of {cap // (1024 * 1024)} MB")
         self.request.connection.set_max_body_size(cap)
         self._upload = MultipartUpload(self.request.headers.get("Content-Type", ""), staging, max_mb)
+
+    def _body_cap(self, max_mb: float) -> int:
+        """Tornado's cap on this request's body: none when uploads are unlimited, else never below the
+        server's own cap nor below one file at the limit (the limit is per file, not per request)."""
+        if not max_mb:
+            return sys.maxsize
+        return max(self.serverapp.max_body_size, int(max_mb * 1024 * 1024) + _MULTIPART_OVERHEAD)
 
     def data_received(self, chunk: bytes) -> None:
         """Feed a chunk to the parser; on the first error answer at once and drop what was staged."""
@@ -93,30 +100,32 @@ class FilesHandler(DSAgentHandler):
         assert upload is not None  # set by prepare for every POST that gets this far
         upload.finish()
         if not upload.files:
-            raise UnprocessableEntity([{"type": "missing", "loc": ["body", "files"], "msg": "Field required", "input": None}])
+            missing = {"type": "missing", "loc": ["body", "files"], "msg": "Field required", "input": None}
+            raise UnprocessableEntity([missing])
         query = self.get_query_argument("category", None)
         category = category_arg(query if query else upload.fields.get("category"))
-        committed = upload.commit(session.path(category))
-        self.reply(
-            [FileUploadResponse(filename=f.name, size=f.size, path=f"{category.value}/{f.name}") for f in committed], 201
-        )
+        replies = [
+            FileUploadResponse(filename=f.name, size=f.size, path=f"{category.value}/{f.name}")
+            for f in upload.commit(session.path(category))
+        ]
+        self.reply(replies, 201)
 
 
 class FileHandler(FileTransferHandler):
+    def _stored(self, session_id: str, filename: str) -> Path:
+        """The file named in the URL, in the category of the query."""
+        session = self.session(session_id)
+        category = category_arg(self.get_query_argument("category", None))
+        return self.stored_file(session.path(category), filename, f"File %s not found in {category.value}")
+
     @web.authenticated
     @authorized
     async def get(self, session_id: str, filename: str) -> None:
         """Download a file of a category as an attachment."""
-        session = self.session(session_id)
-        category = category_arg(self.get_query_argument("category", None))
-        missing = ("File %s not found in %s", filename, category.value)
-        await self.send_file(self.stored_file(session.path(category), filename, *missing), *missing)
+        await self.send_file(self._stored(session_id, filename))
 
     @web.authenticated
     @authorized
     async def delete(self, session_id: str, filename: str) -> None:
         """Delete a file of a category."""
-        session = self.session(session_id)
-        category = category_arg(self.get_query_argument("category", None))
-        missing = ("File %s not found in %s", filename, category.value)
-        self.delete_file(self.stored_file(session.path(category), filename, *missing), *missing)
+        self.delete_file(self._stored(session_id, filename))

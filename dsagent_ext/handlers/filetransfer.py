@@ -50,21 +50,22 @@ class FileTransferHandler(DSAgentHandler):
         # a served HTML or SVG file must never run script with the server's origin
         return super().content_security_policy + "; sandbox"
 
-    def stored_file(self, folder: Path, filename: str, missing: str, *args: str) -> Path:
-        """The file ``filename`` of ``folder``; 400 for an unsafe name, 404 (``missing % args``) if absent."""
-        path = folder / url_filename(filename)
+    def stored_file(self, folder: Path, filename: str, missing: str) -> Path:
+        """The file ``filename`` of ``folder``; 400 for an unsafe name, 404 ``missing % name`` if absent."""
+        name = url_filename(filename)
+        path = folder / name
         if not path.is_file():
-            raise web.HTTPError(404, missing, *args)
+            raise web.HTTPError(404, missing, name)
         return path
 
-    async def send_file(self, path: Path, missing: str, *args: str, inline_images: bool = False) -> None:
+    async def send_file(self, path: Path, *, inline_images: bool = False) -> None:
         """Stream the file in chunks with its media type; images inline when asked, others as attachments."""
         mime = media_type(path.name)
         inline = inline_images and mime.startswith("image/")
         try:
             stream = path.open("rb")
-        except (FileNotFoundError, IsADirectoryError):
-            raise web.HTTPError(404, missing, *args) from None
+        except (FileNotFoundError, IsADirectoryError):  # removed since stored_file looked
+            raise web.HTTPError(404) from None
         with stream:
             remaining = os.fstat(stream.fileno()).st_size
             self.set_header("Content-Type", mime)
@@ -80,11 +81,11 @@ class FileTransferHandler(DSAgentHandler):
                 return
         self.finish()
 
-    def delete_file(self, path: Path, missing: str, *args: str) -> None:
+    def delete_file(self, path: Path) -> None:
         """Remove the file and answer 204."""
         try:
             path.unlink()
-        except FileNotFoundError:
-            raise web.HTTPError(404, missing, *args) from None
+        except FileNotFoundError:  # removed since stored_file looked
+            raise web.HTTPError(404) from None
         self.set_status(204)
         self.finish()

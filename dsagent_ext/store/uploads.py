@@ -36,6 +36,10 @@ class MalformedUpload(ValueError):
     """The multipart body cannot be parsed, or lacks what an upload needs; the message is safe to show."""
 
 
+class UploadConflict(ValueError):
+    """A file would replace a folder."""
+
+
 class UploadTooLarge(ValueError):
     def __init__(self, name: str, max_mb: float) -> None:
         super().__init__(f"File {name} exceeds max size ({max_mb:g} MB)")
@@ -109,6 +113,9 @@ class MultipartUpload:
     def commit(self, folder: Path) -> list[StagedFile]:
         """Move every staged file into ``folder``, in the order they came; later ones win on equal names."""
         folder.mkdir(parents=True, exist_ok=True)
+        for staged in self.files:
+            if (folder / staged.name).is_dir():
+                raise UploadConflict(f"Cannot replace the folder {staged.name} in {folder.name} with a file")
         for staged in self.files:
             os.replace(staged.temp, folder / staged.name)
         committed, self.files = self.files, []

@@ -1,0 +1,54 @@
+"""A small DSAgent client for tests: JSON calls and a Server-Sent Events reader (httpx)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+
+class Client:
+    def __init__(self, base: str, headers: dict[str, str]) -> None:
+        self.base = base.rstrip("/")
+        self.headers = dict(headers)
+
+    def http(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.base, headers=self.headers, timeout=60)
+
+    async def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        async with self.http() as http:
+            return await http.request(method, path, **kwargs)
+
+    async def session(self, **body: Any) -> str:
+        r = await self.call("POST", "/api/sessions", json=body)
+        assert r.status_code == 201, r.text
+        return r.json()["id"]
+
+    async def events(self, method: str, path: str, **kwargs: Any) -> AsyncIterator[dict[str, Any]]:
+        """Parse an SSE response into ``{"event", "id", "data"}`` dicts (comments as ``event: comment``)."""
+        async with self.http() as http, http.stream(method, path, **kwargs) as r:
+            assert r.status_code == 200, (await r.aread()).decode()
+            assert r.headers["content-type"].startswith("text/event-stream")
+            frame: dict[str, Any] = {}
+            async for line in r.aiter_lines():
+                if line.startswith(":"):
+                    yield {"event": "comment", "id": None, "data": line[1:].strip()}
+                elif line.startswith("event: "):
+                    frame["event"] = line[7:]
+                elif line.startswith("id: "):
+                    frame["id"] = int(line[4:])
+                elif line.startswith("data: "):
+                    frame["data"] = json.loads(line[6:])
+                elif line == "" and frame:
+                    yield {"id": None, **frame}
+                    frame = {}
+
+    async def chat_stream(self, session_id: str, message: str) -> list[dict[str, Any]]:
+        """A whole streamed task, keepalive comments left out."""
+        out = []
+        async for ev in self.events("POST", f"/api/sessions/{session_id}/chat/stream", json={"message": message}):
+            if ev["event"] != "comment":
+                out.append(ev)
+        return out
