@@ -66,9 +66,10 @@ class KeyedIdentityProvider:
     tokens, cookies, XSRF and JupyterHub working unchanged for every other request.
     """
 
-    def __init__(self, inner: Any, user: User) -> None:
+    def __init__(self, inner: Any, user: User, *, check_origin: bool) -> None:
         self._inner = inner
         self._user = user
+        self._check_origin = check_origin
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -78,8 +79,9 @@ class KeyedIdentityProvider:
 
     def is_token_authenticated(self, handler: web.RequestHandler) -> bool:
         # a custom header cannot be sent cross-site without CORS consent: no XSRF risk
-        return True
+        return not self._check_origin
 
     def should_check_origin(self, handler: web.RequestHandler) -> bool:
-        return False
+        # a browser page can put a key in a WebSocket URL, so sockets keep the Origin check
+        return self._check_origin
 

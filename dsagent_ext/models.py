@@ -215,6 +215,19 @@ class TurnsResponse(BaseModel):
     has_more: bool
 
 
+class WSClientMessage(Body):
+    """A message a client sends on the chat WebSocket."""
+
+    model_config = ConfigDict(extra="ignore")
+    type: Literal["chat", "execute", "cancel", "approve", "reject", "respond"]
+    content: str | None = Field(default=None, max_length=200_000)
+    code: str | None = Field(default=None, max_length=1_000_000)
+    action: str | None = None
+    message: str | None = Field(default=None, max_length=100_000)
+    modified_plan: str | None = Field(default=None, max_length=100_000)
+    modified_code: str | None = Field(default=None, max_length=1_000_000)
+
+
 # --- kernel -------------------------------------------------------------------------------------
 
 

@@ -15,17 +15,15 @@ from jupyter_core.utils import ensure_async
 
 from .engine.conversation import history_from_turns
 from .engine.llm import LLMClient, missing_api_key
-from .engine.runner import AgentEvent, AgentRunner, RunConfig
+from .engine.runner import AgentRunner, RunConfig
 from .models import ChatResponse, RoundResult, Usage
-from .sessions import Session, SessionBusy, SessionService
+from .sessions import LOG_ONLY, Session, SessionBusy, SessionService
 from .store.history import derive_turns
 from .store.notebook import build_notebook
 
 if TYPE_CHECKING:
     from .app import DSAgent
 
-STREAM_ONLY = frozenset({"llm_delta"})  # too fine-grained to log; the llm_response carries the text
-LOG_ONLY = frozenset({"user_message"})
 TERMINAL = "done"
 
 
@@ -57,12 +55,15 @@ class Subscription:
         self.session.subscribers.discard(self.queue)
         self.queue.put_nowait(None)
 
-    async def events(self, keepalive: float | None = None) -> AsyncIterator[dict[str, Any] | None]:
-        """Replay, then live events up to and including ``done``; None every ``keepalive`` idle seconds."""
+    async def events(
+        self, keepalive: float | None = None, *, forever: bool = False
+    ) -> AsyncIterator[dict[str, Any] | None]:
+        """Replay, then live events up to and including ``done`` (or until closed, ``forever``);
+        None every ``keepalive`` idle seconds."""
         try:
             for record in self.replay():
                 yield record
-            if not self.session.busy:
+            if not forever and not self.session.busy:
                 return  # nothing more will come
             while not self.closed:
                 try:
@@ -75,7 +76,7 @@ class Subscription:
                 if record.get("seq") is not None and self.after is not None and record["seq"] <= self.after:
                     continue  # already replayed from the log
                 yield record
-                if record["event"] == TERMINAL:
+                if record["event"] == TERMINAL and not forever:
                     return
         finally:
             self.close()
@@ -108,7 +109,7 @@ class RunService:
             RunConfig(model=model, max_rounds=self.config.max_rounds, code_timeout=self.config.code_timeout),
             history=history,
         )
-        start = self.publish(session, AgentEvent("user_message", {"message": message}))
+        start = session.publish("user_message", {"message": message})
         subscription = Subscription(session, start["seq"])
         session.run = asyncio.ensure_future(self._drive(session, runner, message))
         return subscription
@@ -144,28 +145,17 @@ class RunService:
         last = rounds[-1]
         return ChatResponse(**last.model_dump(exclude={"round", "usage", "stop_reason"}), rounds=rounds, usage=usage), error
 
-    def publish(self, session: Session, event: AgentEvent) -> dict[str, Any]:
-        """Log an event (unless stream-only) and hand it to every subscriber."""
-        if event.name in STREAM_ONLY:
-            record = {"seq": None, "event": event.name, "data": event.data}
-        else:
-            record = session.emit(event.name, event.data)
-        if event.name not in LOG_ONLY:
-            for queue in list(session.subscribers):
-                queue.put_nowait(record)
-        return record
-
     async def _drive(self, session: Session, runner: AgentRunner, message: str) -> None:
         try:
             async for event in runner.run(message):
-                self.publish(session, event)
+                session.publish(event.name, event.data)
                 if event.name == "round_complete":
                     await self._save_notebook(session)
                     self.sessions.save(session)
         except Exception as e:  # a fault below the runner (kernel gone, disk full): report, never hang
             self.log.exception("DSAgent: task in session %s failed", session.id)
-            self.publish(session, AgentEvent("error", {"error": f"The task failed: {e}"}))
-            self.publish(session, AgentEvent(TERMINAL, {}))
+            session.publish("error", {"error": f"The task failed: {e}"})
+            session.publish(TERMINAL, {})
         finally:
             self.sessions.save(session)
 

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 # events that /messages shows as a message, counted into the record as they are appended
 MESSAGE_EVENTS = frozenset({"user_message", "llm_response", "code_result", "summary"})
+STREAM_ONLY = frozenset({"llm_delta"})  # too fine-grained to log; the llm_response carries the text
+LOG_ONLY = frozenset({"user_message", "summary"})  # history, not part of the reference's event stream
 
 
 class SessionNotFound(LookupError):
@@ -66,12 +68,17 @@ class Session:
     def busy(self) -> bool:
         return self.run is not None and not self.run.done()
 
-    def emit(self, event: str, data: dict[str, Any]) -> dict[str, Any]:
-        """Append an event to the log and keep the record's counters current."""
-        stored = self.events.append(event, data)
-        if event in MESSAGE_EVENTS:
-            self.record.message_count += 1
-        return stored
+    def publish(self, event: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Log an event (unless stream-only) and hand it to every live subscriber."""
+        if event in STREAM_ONLY:
+            record = {"seq": None, "event": event, "data": data}
+        else:
+            record = self.events.append(event, data)
+            self.record.message_count += event in MESSAGE_EVENTS
+        if event not in LOG_ONLY:
+            for queue in list(self.subscribers):
+                queue.put_nowait(record)
+        return record
 
     def path(self, category: FileCategory) -> Path:
         return self.folder / category.value
@@ -192,9 +199,9 @@ class SessionService:
         if session.busy:
             raise SessionBusy("Session is running a task; wait for it or cancel it before executing code")
         kernel = await self.kernel(session)
-        session.emit("code_executing", {"code": code, "source": "user"})
+        session.publish("code_executing", {"code": code, "source": "user"})
         result = await kernel.execute(code, timeout=self.config.code_timeout)
-        session.emit("code_result", result.model_dump(mode="json"))
+        session.publish("code_result", result.model_dump(mode="json"))
         session.record.kernel_variables = len(kernel.snapshot.variables)
         self.save(session)
         return result

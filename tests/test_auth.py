@@ -79,3 +79,22 @@ async def test_authorizer_is_consulted(jp_fetch, jp_serverapp):
     assert (await jp_fetch("dsagent", "api", "sessions")).code == 200
     r = await jp_fetch("dsagent", "api", "sessions", method="POST", body="{}", raise_error=False)
     assert r.code == 403
+
+
+async def test_websocket_api_key(fetch_raw, jp_http_port, jp_base_url):
+    from tornado.httpclient import HTTPClientError, HTTPRequest
+    from tornado.websocket import websocket_connect
+
+    sid = json.loads((await fetch_raw("api/sessions", "POST", {"X-API-Key": KEY}, "{}")).body)["id"]
+    url = f"ws://127.0.0.1:{jp_http_port}{jp_base_url}dsagent/ws/chat/{sid}"
+    ws = await websocket_connect(f"{url}?api_key={KEY}")
+    assert json.loads(await ws.read_message())["type"] == "connected"
+    ws.close()
+    for bad in (f"{url}?api_key=wrong", url):
+        with pytest.raises(HTTPClientError) as e:
+            await websocket_connect(HTTPRequest(bad))
+        assert e.value.code in (401, 403)
+    # a page on another origin cannot open the socket, even with the key
+    with pytest.raises(HTTPClientError) as e:
+        await websocket_connect(HTTPRequest(f"{url}?api_key={KEY}", headers={"Origin": "http://evil.example"}))
+    assert e.value.code == 403

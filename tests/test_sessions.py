@@ -163,8 +163,8 @@ async def test_export_notebook_messages_turns(jp_fetch):
 async def test_messages_derived_from_events(jp_fetch, jp_serverapp):
     session = await create(jp_fetch)
     live = jp_serverapp.web_app.settings["dsagent"].get(session["id"])
-    live.emit("user_message", {"message": "hello"})
-    live.emit("llm_response", {"content": "<answer>hi</answer>"})
+    live.publish("user_message", {"message": "hello"})
+    live.publish("llm_response", {"content": "<answer>hi</answer>"})
     code, messages, _ = await call(jp_fetch, "api", "sessions", session["id"], "messages", params={"limit": "1"})
     assert [m["role"] for m in messages["messages"]] == ["user"] and messages["has_more"] and messages["total"] == 2
     code, messages, _ = await call(jp_fetch, "api", "sessions", session["id"], "messages", params={"role": "assistant"})

@@ -11,7 +11,7 @@ FILENAME = r"([^/]+)"
 
 def route_table() -> list[tuple[str, Any]]:
     """``(pattern, handler)`` pairs; imported lazily so loading the extension stays cheap."""
-    from . import artifacts, chat, docs, files, health, kernel, sessions
+    from . import artifacts, chat, docs, files, health, kernel, sessions, ws
 
     return [
         (r"health", health.HealthHandler),
@@ -36,4 +36,5 @@ def route_table() -> list[tuple[str, Any]]:
         (rf"{SESSION}/chat", chat.ChatHandler),
         (rf"{SESSION}/chat/stream", chat.ChatStreamHandler),
         (rf"{SESSION}/chat/cancel", chat.CancelHandler),
+        (r"ws/chat/([^/]+)", ws.ChatWebSocket),
     ]

@@ -5,6 +5,7 @@ Everything else comes from jupyter_server's ``APIHandler`` (identity, XSRF, CORS
 
 from __future__ import annotations
 
+import inspect
 import json
 from typing import Any, TypeVar
 
@@ -39,38 +40,33 @@ def validation_errors(error: ValidationError, location: str) -> list[dict[str, A
     return errors
 
 
-class DSAgentHandler(APIHandler):
-    """Base handler; subclasses decorate verbs with ``@web.authenticated`` and ``@authorized``."""
+class ApiKeyMixin:
+    """The DSAgent key checked before the server's own identity check; errors as ``{"detail"}``."""
 
-    auth_resource = AUTH_RESOURCE
     error_status = ERROR_STATUS
-    _api_key_user: Any = None
     websocket = False
+    _api_key_user: Any = None
 
     @property
     def service(self) -> SessionService:
-        return self.settings["dsagent"]
-
-    @property
-    def api_auth(self) -> ApiKeyAuth:
-        return self.settings["dsagent_auth"]
+        return self.settings["dsagent"]  # type:ignore[attr-defined]
 
     @property
     def identity_provider(self) -> Any:
-        provider = super().identity_provider
+        provider = super().identity_provider  # type:ignore[misc]
         if self._api_key_user is not None:
-            return KeyedIdentityProvider(provider, self._api_key_user)
+            return KeyedIdentityProvider(provider, self._api_key_user, check_origin=self.websocket)
         return provider
 
-    async def prepare(self) -> None:  # type:ignore[override]
-        if not self._public():
-            self._api_key_user = self.api_auth.authenticate(self.request, websocket=self.websocket)
-        await super().prepare()
-
-    def _public(self) -> bool:
-        """Whether the verb is open to everyone (``@allow_unauthenticated``), like /health."""
-        method = getattr(self, (self.request.method or "").lower(), None)
-        return getattr(method, "__allow_unauthenticated", False)
+    async def prepare(self, *args: Any, **kwargs: Any) -> None:
+        request = self.request  # type:ignore[attr-defined]
+        method = getattr(self, (request.method or "").lower(), None)
+        if not getattr(method, "__allow_unauthenticated", False):  # /health and the docs stay open
+            auth: ApiKeyAuth = self.settings["dsagent_auth"]  # type:ignore[attr-defined]
+            self._api_key_user = auth.authenticate(request, websocket=self.websocket)
+        result = super().prepare(*args, **kwargs)  # type:ignore[misc]
+        if inspect.isawaitable(result):
+            await result
 
     def _domain_status(self, e: BaseException | None) -> int | None:
         return next((status for kind, status in self.error_status.items() if isinstance(e, kind)), None)
@@ -97,6 +93,12 @@ class DSAgentHandler(APIHandler):
             self.set_header("WWW-Authenticate", "ApiKey")
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps({"detail": detail}))
+
+
+class DSAgentHandler(ApiKeyMixin, APIHandler):
+    """Base handler; subclasses decorate verbs with ``@web.authenticated`` and ``@authorized``."""
+
+    auth_resource = AUTH_RESOURCE
 
     def finish(self, *args: Any, **kwargs: Any) -> Any:
         """Keep a Content-Type the handler chose (files, SSE, HTML) instead of forcing JSON."""
