@@ -187,6 +187,19 @@ class ActionResponse(BaseModel):
     message: str
 
 
+class HITLDecision(BaseModel):
+    """A human decision taken during a round, or a pause that timed out."""
+
+    request_type: Literal["plan", "code", "error", "answer"]
+    round: int
+    action: str
+    message: str | None = None
+    modified_plan: str | None = None
+    modified_code: str | None = None
+    by: str
+    timed_out: bool = False
+
+
 class RoundResult(ChatResponseModel):
     """One round as streamed in ``round_complete``."""
 
@@ -195,6 +208,7 @@ class RoundResult(ChatResponseModel):
     stop_reason: Literal["answer", "no_code", "max_rounds", "cancelled", "rejected"] | None = Field(
         default=None, description="Why the task ended with this round; null while it goes on."
     )
+    hitl: list[HITLDecision] = Field(default_factory=list, description="Human decisions taken in this round.")
 
 
 class ChatResponse(ChatResponseModel):
@@ -323,6 +337,7 @@ class HITLActionRequest(Body):
     modified_code: str | None = Field(default=None, max_length=1_000_000)
 
 
-class HITLActionResponse(BaseModel):
-    success: bool
-    message: str
+class HITLMessage(Body):
+    """Optional body of approve/reject."""
+
+    message: str | None = Field(default=None, max_length=100_000)

@@ -52,6 +52,7 @@ def _int(low: int, high: int | None, default: int) -> dict[str, Any]:
 
 CATEGORY = Param("category", _enum([c.value for c in m.FileCategory]) | {"default": "data"})
 PAGE = (Param("limit", _int(1, 200, 50)), Param("offset", _int(0, None, 0)))
+MESSAGE = Param("message", {"type": "string"}, description="Optional text passed to the model")
 FILENAME = Param("filename", {"type": "string", "minLength": 1}, "path")
 UPLOAD = {
     "multipart/form-data": {
@@ -149,6 +150,21 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
         ),
     },
     f"{S}/chat/cancel": {"post": Operation("Cancel the running task", m.ActionResponse)},
+    f"{S}/hitl/status": {"get": Operation("What the agent waits for a human decision on", m.HITLStatusResponse)},
+    f"{S}/hitl/approve": {
+        "post": Operation("Approve the pending request", m.ActionResponse, params=(MESSAGE,), errors=(404, 409, 422))
+    },
+    f"{S}/hitl/reject": {
+        "post": Operation("Reject the pending request: the task ends", m.ActionResponse, params=(MESSAGE,), errors=(404, 409, 422))
+    },
+    f"{S}/hitl/respond": {
+        "post": Operation(
+            "Decide with any action: approve, reject, modify, retry, skip, feedback",
+            m.ActionResponse,
+            body=m.HITLActionRequest,
+            errors=(400, 404, 409, 422),
+        )
+    },
 }
 
 SESSION_ID = Param("session_id", {"type": "string", "pattern": f"^{SESSION_ID_PATTERN}$"}, "path")

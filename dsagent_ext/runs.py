@@ -108,6 +108,7 @@ class RunService:
             session.kernel,
             RunConfig(model=model, max_rounds=self.config.max_rounds, code_timeout=self.config.code_timeout),
             history=history,
+            gate=session.gate,
         )
         start = session.publish("user_message", {"message": message})
         subscription = Subscription(session, start["seq"])

@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .engine.hitl import HITLGate
 from .engine.kernel import KernelSession
 from .engine.llm import missing_api_key
 from .models import (
@@ -51,11 +52,12 @@ class SessionBusy(RuntimeError):
 class Session:
     """One session: its record on disk plus what only lives while the server runs."""
 
-    def __init__(self, record: SessionRecord, folder: Path, kernel: KernelSession) -> None:
+    def __init__(self, record: SessionRecord, folder: Path, kernel: KernelSession, hitl_timeout: float) -> None:
         self.record = record
         self.folder = folder
         self.events = EventLog(folder)
         self.kernel = kernel
+        self.gate = HITLGate(lambda: self.record.hitl_mode, hitl_timeout)
         self.kernel_start: asyncio.Task[None] | None = None
         self.run: asyncio.Task[Any] | None = None
         self.subscribers: set[asyncio.Queue[Any]] = set()
@@ -112,7 +114,7 @@ class SessionService:
             cwd=str(folder),
             log=self.log,
         )
-        return Session(record, folder, kernel)
+        return Session(record, folder, kernel, self.config.hitl_timeout)
 
     # --- queries ---------------------------------------------------------------------------------
 

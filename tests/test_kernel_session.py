@@ -143,33 +143,14 @@ async def test_timeout_interrupts_and_kernel_stays_usable(kernel):
     assert result.success and result.stdout == "2\n"
 
 
-async def test_large_output_is_capped(jp_serverapp, workspace):
-    path, cwd = workspace
-    kernel = KernelSession(jp_serverapp.kernel_manager, kernel_name="python3", path=path, cwd=cwd)
-    try:
-        code = "import sys\nfor _ in range(50):\n    sys.stdout.write('x' * 1_000_000)\n"
-        code += "print('x' * 10, file=sys.stderr)"
-        result = await kernel.execute(code, timeout=60)
-        assert result.success and result.truncated
-        head, marker = result.stdout[:1_000_000], result.stdout[1_000_000:]
-        assert head == "x" * 1_000_000
-        assert marker == "\n[... output truncated: 49000000 characters omitted ...]"
-        assert result.stderr == "x" * 10 + "\n"
-    finally:
-        await kernel.shutdown()
-
-
-async def test_small_cap_applies_to_each_stream(jp_serverapp, workspace):
-    path, cwd = workspace
-    km = jp_serverapp.kernel_manager
-    kernel = KernelSession(km, kernel_name="python3", path=path, cwd=cwd, output_cap=10)
-    try:
-        code = "import sys\nprint('a' * 25)\nprint('b' * 5, file=sys.stderr)"
-        result = await kernel.execute(code, timeout=10)
-        assert result.stdout == "a" * 10 + "\n[... output truncated: 16 characters omitted ...]"
-        assert result.stderr == "bbbbb\n" and result.truncated
-    finally:
-        await kernel.shutdown()
+async def test_large_output_is_capped(kernel):
+    code = "import sys\nfor _ in range(50):\n    sys.stdout.write('x' * 1_000_000)\n"
+    code += "print('e' * 1_500_000, file=sys.stderr)"
+    result = await kernel.execute(code, timeout=60)
+    assert result.success and result.truncated
+    assert result.stdout[:1_000_000] == "x" * 1_000_000
+    assert result.stdout[1_000_000:] == "\n[... output truncated: 49000000 characters omitted ...]"
+    assert result.stderr == "e" * 1_000_000 + "\n[... output truncated: 500001 characters omitted ...]"
 
 
 async def test_killed_kernel_reports_and_recovers(kernel):
@@ -196,18 +177,6 @@ async def test_restart_keeps_cwd_and_imports(kernel):
     assert result.stdout == "True False\n"
 
 
-async def test_shutdown_removes_kernel(jp_serverapp, kernel):
-    km = jp_serverapp.kernel_manager
-    await kernel.ensure_started()
-    kernel_id = kernel.kernel_id
-    assert kernel_id in km.list_kernel_ids()
-    await kernel.shutdown()
-    assert kernel_id not in km.list_kernel_ids()
-    assert not kernel.is_alive and not kernel.snapshot.is_running
-    await kernel.shutdown()
-    assert (await kernel.state()).is_running is False
-
-
 async def test_restart_during_a_cell_interrupts_it(kernel):
     await kernel.ensure_started()
     cell = asyncio.create_task(kernel.execute("import time\ntime.sleep(30)", timeout=60))
@@ -222,12 +191,19 @@ async def test_restart_during_a_cell_interrupts_it(kernel):
     assert state.is_running and "np" in state.imports
 
 
-async def test_culled_kernel_is_replaced(jp_serverapp, kernel):
+async def test_culled_kernel_is_replaced_and_shutdown_removes_it(jp_serverapp, kernel):
     km = jp_serverapp.kernel_manager
     await kernel.ensure_started()
     old_id = kernel.kernel_id
-    await km.shutdown_kernel(old_id)
+    await km.shutdown_kernel(old_id)  # what the server's culler does
     assert not kernel.is_alive
     result = await kernel.execute("print(pd.__name__)", timeout=30)
     assert result.stdout == "pandas\n"
     assert kernel.kernel_id != old_id and km.list_kernel_ids() == [kernel.kernel_id]
+
+    kernel_id = kernel.kernel_id
+    await kernel.shutdown()
+    assert kernel_id not in km.list_kernel_ids()
+    assert not kernel.is_alive and not kernel.snapshot.is_running
+    await kernel.shutdown()
+    assert (await kernel.state()).is_running is False

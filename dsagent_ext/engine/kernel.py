@@ -67,6 +67,7 @@ class _Output:
     """What one request published on iopub."""
 
     def __init__(self, cap: int) -> None:
+        self.cap = cap
         self.stdout = _CappedText(cap)
         self.stderr = _CappedText(cap)
         self.images: list[ImageOutput] = []
@@ -79,8 +80,10 @@ class _Output:
         elif kind in ("execute_result", "display_data"):
             self._add_bundle(content.get("data", {}), kind == "execute_result")
         elif kind == "error":
-            trace = strip_ansi("\n".join(content.get("traceback", [])))
-            self.error = f"{content.get('ename', 'Error')}: {content.get('evalue', '')}\n{trace}".rstrip()
+            error = _CappedText(self.cap)
+            error.add(f"{content.get('ename', 'Error')}: {content.get('evalue', '')}\n")
+            error.add("\n".join(content.get("traceback", [])))
+            self.error = error.value().rstrip()
 
     def _add_bundle(self, data: dict[str, Any], is_result: bool) -> None:
         # One image per bundle (png over jpeg over svg); text of a display only when it is no image,
@@ -235,13 +238,11 @@ class KernelSession:
 
     async def _wait_alive(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if await self._process_alive():
-                return True
-            if self.kernel_id not in self._km:
+        while not await self._process_alive():
+            if self.kernel_id not in self._km or time.monotonic() > deadline:
                 return False
             await asyncio.sleep(0.2)
-        return False
+        return True
 
     async def _wait_ready(self, client: Any) -> None:
         """Wait for a kernel_info reply and for iopub to deliver, so no cell output is missed."""
@@ -340,13 +341,14 @@ class KernelSession:
                 continue
             except RuntimeError:  # gateway: the websocket router has stopped
                 return "died"
-            if msg["parent_header"].get("msg_id") != msg_id:
-                continue
             if msg["msg_type"] == "status":
-                if msg["content"].get("execution_state") == "idle":
+                state = msg["content"].get("execution_state")
+                if state in ("restarting", "dead"):  # a server relaying the kernel (gateway) saw it die
+                    return "died"
+                if state == "idle" and msg["parent_header"].get("msg_id") == msg_id:
                     return "idle"
-                continue
-            out.add(msg)
+            elif msg["parent_header"].get("msg_id") == msg_id:
+                out.add(msg)
 
     async def _reply(self, client: Any, msg_id: str, timeout: float = REPLY_TIMEOUT) -> dict[str, Any] | None:
         """Our shell reply, skipping replies to earlier requests (e.g. a timed-out cell)."""

@@ -1,9 +1,9 @@
 """One task of the agent: rounds of model → code → kernel until it is done, as a stream of events.
 
-The runner knows nothing of HTTP: it is given a model client and a kernel, and yields
-``AgentEvent``s in the reference's order (``thinking``, ``llm_delta``*, ``llm_response``, ``plan``,
-``code_executing``, ``code_result``, ``round_complete``, ..., ``done``). Whoever drives it decides
-where the events go (event log, SSE, WebSocket).
+The runner knows nothing of HTTP: it is given a model client, a kernel and (optionally) a HITL gate,
+and yields ``AgentEvent``s in the reference's order (``thinking``, ``llm_delta``*, ``llm_response``,
+``plan``, [``hitl_request``, ``hitl_resolved``], ``code_executing``, ``code_result``,
+``round_complete``, ..., ``done``). Whoever drives it decides where the events go.
 """
 
 from __future__ import annotations
@@ -13,14 +13,16 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..models import ExecutionResult, KernelState, PlanResponse, RoundResult, Usage
+from ..models import ExecutionResult, HITLAction, KernelState, PlanResponse, RoundResult, Usage
 from .conversation import execution_feedback
+from .hitl import Decision, HITLGate, Pause, PauseKind
 from .llm import LLMClient, LLMError
 from .prompt import build_system_prompt, describe_kernel
-from .protocol import ParsedReply, parse_reply
+from .protocol import ParsedReply, parse_plan, parse_reply
 
 STOP = ["</code>", "</answer>"]
 CONTINUE = "Continue with the next step of your plan, or give the <answer> if the task is complete."
+ABORTED = "Task aborted by user."
 
 
 class Executor(Protocol):
@@ -47,6 +49,10 @@ class RunConfig:
     feedback_chars: int = 10_000
 
 
+class Rejected(Exception):
+    """A human rejected the task (or let a pause time out)."""
+
+
 @dataclass
 class _Round:
     """What one round has produced so far, to close it properly whatever interrupts it."""
@@ -58,6 +64,17 @@ class _Round:
     result: ExecutionResult | None = None
     executing: bool = False
     usage: Usage | None = None
+    steer: str | None = None  # replaces the next prompt: a human redirected the task
+    note: str | None = None  # added to the next prompt after the execution result
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+    decision: Decision | None = None  # the latest, until the step it concerns applies it
+
+    def take(self, kind: PauseKind) -> Decision | None:
+        """The decision of the pause of this kind just taken, if any (consumed once)."""
+        decision, self.decision = self.decision, None
+        if decision is not None and self.decisions[-1]["request_type"] == kind:
+            return decision
+        return None
 
 
 @dataclass
@@ -68,8 +85,10 @@ class AgentRunner:
     executor: Executor
     config: RunConfig
     history: list[dict[str, str]] = field(default_factory=list)
+    gate: HITLGate | None = None
     plan: PlanResponse | None = None
     usage: Usage = field(default_factory=Usage)
+    approved_steps: list[str] | None = None
 
     async def run(self, message: str) -> AsyncIterator[AgentEvent]:
         """Yield every event of the task, ending with ``done`` (after ``error`` on failure)."""
@@ -80,25 +99,62 @@ class AgentRunner:
                 current = _Round(number)
                 async for event in self._round(current, messages):
                     yield event
-                last = number == self.config.max_rounds
-                result = self._close(current, last)
+                result = self._close(current, last=number == self.config.max_rounds)
                 yield AgentEvent("round_complete", result.model_dump(mode="json"))
                 if result.is_complete:
                     break
                 messages.append({"role": "assistant", "content": current.content})
-                feedback = execution_feedback(current.result, self.config.feedback_chars) if current.result else CONTINUE
-                messages.append({"role": "user", "content": feedback})
+                messages.append({"role": "user", "content": self._next_prompt(current)})
         except asyncio.CancelledError:
             _uncancel()
             if current.executing:
                 await self.executor.interrupt()
             yield AgentEvent("round_complete", self._stopped(current, "cancelled", "Task cancelled by user."))
+        except Rejected:
+            yield AgentEvent("round_complete", self._stopped(current, "rejected", ABORTED))
         except LLMError as e:
             yield AgentEvent("error", {"error": str(e)})
         yield AgentEvent("done", {"usage": self.usage.model_dump(mode="json")})
 
     async def _round(self, current: _Round, messages: list[dict[str, str]]) -> AsyncIterator[AgentEvent]:
         """Ask the model, then run its code: the events of one round up to ``round_complete``."""
+        async for event in self._ask(current, messages):
+            yield event
+        reply = current.reply
+        if reply.plan is not None:
+            self.plan = reply.plan
+            yield AgentEvent("plan", reply.plan.model_dump(mode="json"))
+            if self._is_new_plan(reply.plan):
+                async for event in self._pause(current, "plan", plan=reply.plan, code=reply.code):
+                    yield event
+                if not self._plan_decision(current):
+                    return
+        if reply.has_answer:
+            async for event in self._pause(current, "answer", answer=reply.answer):
+                yield event
+            decision = current.take("answer")
+            if decision is not None and decision.action == HITLAction.feedback:
+                current.steer = f"The user asks you to revise your answer: {decision.message}"
+            return
+        if not reply.code:
+            return
+        current.code = reply.code
+        async for event in self._pause(current, "code", code=reply.code):
+            yield event
+        if not self._code_decision(current):
+            return
+        while True:
+            async for event in self._execute(current):
+                yield event
+            assert current.result is not None
+            if current.result.success:
+                return
+            async for event in self._pause(current, "error", code=current.code, error=current.result.error):
+                yield event
+            if not self._error_decision(current):
+                return
+
+    async def _ask(self, current: _Round, messages: list[dict[str, str]]) -> AsyncIterator[AgentEvent]:
         yield AgentEvent("thinking", {"message": "Processing...", "round": current.number})
         state = await self.executor.state()
         prompt = [{"role": "system", "content": build_system_prompt(describe_kernel(state))}, *messages]
@@ -112,21 +168,99 @@ class AgentRunner:
                 self._add_usage(chunk.usage)
         current.content = "".join(parts)
         yield AgentEvent("llm_response", {"content": current.content, "round": current.number})
-        reply = current.reply = parse_reply(current.content)
-        if reply.plan is not None:
-            self.plan = reply.plan
-            yield AgentEvent("plan", reply.plan.model_dump(mode="json"))
-        if reply.code and not reply.has_answer:
-            current.code = reply.code
-            yield AgentEvent("code_executing", {"code": reply.code, "round": current.number})
-            current.executing = True
-            current.result = await self.executor.execute(reply.code, timeout=self.config.code_timeout)
-            current.executing = False
-            yield AgentEvent("code_result", current.result.model_dump(mode="json"))
+        current.reply = parse_reply(current.content)
+
+    async def _execute(self, current: _Round) -> AsyncIterator[AgentEvent]:
+        assert current.code is not None
+        yield AgentEvent("code_executing", {"code": current.code, "round": current.number})
+        current.executing = True
+        current.result = await self.executor.execute(current.code, timeout=self.config.code_timeout)
+        current.executing = False
+        yield AgentEvent("code_result", current.result.model_dump(mode="json"))
+
+    async def _pause(self, current: _Round, kind: PauseKind, **pending: Any) -> AsyncIterator[AgentEvent]:
+        """If the mode pauses here, announce the request, wait, and record the decision."""
+        if self.gate is None or not self.gate.wants(kind):
+            return
+        pause = self.gate.open(Pause(kind, **pending))  # awaiting before anyone hears of it
+        yield AgentEvent("hitl_request", pause.request(self.gate.timeout))
+        decision = await self.gate.wait(pause)
+        record = {"request_type": kind, "round": current.number, **decision.record()}
+        current.decisions.append(record)
+        yield AgentEvent("hitl_resolved", record)
+        if decision.action == HITLAction.reject:
+            raise Rejected
+        current.decision = decision
+
+    def _plan_decision(self, current: _Round) -> bool:
+        """Apply a plan decision; False when the round stops here (the model revises first)."""
+        decision = current.take("plan")
+        if decision is None or decision.action == HITLAction.approve:
+            self.approved_steps = _steps(self.plan)
+            return True
+        if decision.action == HITLAction.modify:
+            assert decision.modified_plan is not None
+            self.plan = parse_plan(decision.modified_plan) or self.plan
+            self.approved_steps = _steps(self.plan)
+            current.steer = f"The user changed your plan. Follow this plan instead:\n{decision.modified_plan}"
+        elif decision.action == HITLAction.feedback:
+            current.steer = f"The user reviewed your plan before anything ran and says: {decision.message}\nRevise the plan."
+        else:  # skip
+            current.steer = "The user skipped this step: it was not run. Continue with the next step of the plan."
+        return False
+
+    def _code_decision(self, current: _Round) -> bool:
+        """Apply a decision taken before the code ran; False when it must not run."""
+        decision = current.take("code")
+        if decision is None or decision.action == HITLAction.approve:
+            return True
+        if decision.action == HITLAction.modify:
+            current.code = decision.modified_code
+            current.note = f"The user edited your code before it ran. This is what ran:\n```python\n{current.code}\n```"
+            return True
+        if decision.action == HITLAction.feedback:
+            current.steer = f"The user did not run this code and says: {decision.message}\nRevise it."
+        else:  # skip
+            current.steer = "The user skipped running this code. Continue with the next step."
+        return False
+
+    def _error_decision(self, current: _Round) -> bool:
+        """Apply a decision on failed code; True when the code is to run again."""
+        decision = current.take("error")
+        if decision is None or decision.action == HITLAction.approve:
+            return False
+        if decision.action in (HITLAction.retry, HITLAction.modify):
+            current.code = decision.modified_code or current.code
+            return True
+        assert current.result is not None
+        if decision.action == HITLAction.feedback:
+            current.steer = (
+                execution_feedback(current.result, self.config.feedback_chars) + f"\nUser guidance: {decision.message}"
+            )
+        else:  # skip
+            current.steer = "The user acknowledged the error and chose to skip this step. Continue with the next one."
+        return False
+
+    def _is_new_plan(self, plan: PlanResponse) -> bool:
+        """Pause on a plan once, and again only when its steps change (not when steps are ticked)."""
+        return _steps(plan) != self.approved_steps
+
+    def _next_prompt(self, current: _Round) -> str:
+        if current.steer:
+            return current.steer
+        if current.result is None:
+            return CONTINUE
+        feedback = execution_feedback(current.result, self.config.feedback_chars)
+        return f"{current.note}\n{feedback}" if current.note else feedback
 
     def _close(self, current: _Round, last: bool) -> RoundResult:
         reply = current.reply
-        stop = "answer" if reply.has_answer else "no_code" if current.code is None else None
+        revising = current.steer is not None
+        stop = None
+        if reply.has_answer and not revising:
+            stop = "answer"
+        elif current.code is None and not revising:
+            stop = "no_code"
         content = current.content
         if stop is None and last:
             stop = "max_rounds"
@@ -143,6 +277,7 @@ class AgentRunner:
             is_complete=stop is not None,
             usage=current.usage,
             stop_reason=stop,
+            hitl=current.decisions,
         )
 
     def _stopped(self, current: _Round, reason: str, answer: str) -> dict[str, Any]:
@@ -157,6 +292,7 @@ class AgentRunner:
             is_complete=True,
             usage=current.usage,
             stop_reason=reason,
+            hitl=current.decisions,
         ).model_dump(mode="json")
 
     def _add_usage(self, usage: Usage) -> None:
@@ -168,9 +304,12 @@ class AgentRunner:
             total.cost_usd = (total.cost_usd or 0.0) + usage.cost_usd
 
 
+def _steps(plan: PlanResponse | None) -> list[str] | None:
+    return [step.description for step in plan.steps] if plan else None
+
+
 def _uncancel() -> None:
     """Accept the cancellation so the closing events can still be awaited and yielded."""
     task = asyncio.current_task()
     if task is not None:
         task.uncancel()
-

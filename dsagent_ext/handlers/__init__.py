@@ -11,7 +11,7 @@ FILENAME = r"([^/]+)"
 
 def route_table() -> list[tuple[str, Any]]:
     """``(pattern, handler)`` pairs; imported lazily so loading the extension stays cheap."""
-    from . import artifacts, chat, docs, files, health, kernel, sessions, ws
+    from . import artifacts, chat, docs, files, health, hitl, kernel, sessions, ws
 
     return [
         (r"health", health.HealthHandler),
@@ -36,5 +36,9 @@ def route_table() -> list[tuple[str, Any]]:
         (rf"{SESSION}/chat", chat.ChatHandler),
         (rf"{SESSION}/chat/stream", chat.ChatStreamHandler),
         (rf"{SESSION}/chat/cancel", chat.CancelHandler),
+        (rf"{SESSION}/hitl/status", hitl.StatusHandler),
+        (rf"{SESSION}/hitl/approve", hitl.ApproveHandler),
+        (rf"{SESSION}/hitl/reject", hitl.RejectHandler),
+        (rf"{SESSION}/hitl/respond", hitl.RespondHandler),
         (r"ws/chat/([^/]+)", ws.ChatWebSocket),
     ]

@@ -40,6 +40,14 @@ def validation_errors(error: ValidationError, location: str) -> list[dict[str, A
     return errors
 
 
+def _format(message: str, args: tuple[Any, ...]) -> str:
+    """An HTTPError's message as tornado logs it (``%%`` in our own messages is an escaped ``%``)."""
+    try:
+        return message % args
+    except (TypeError, ValueError):
+        return message
+
+
 class ApiKeyMixin:
     """The DSAgent key checked before the server's own identity check; errors as ``{"detail"}``."""
 
@@ -69,6 +77,9 @@ class ApiKeyMixin:
             await result
 
     def _domain_status(self, e: BaseException | None) -> int | None:
+        """The status a domain error stands for (its own ``http_status``, or by its type)."""
+        if isinstance(getattr(e, "http_status", None), int):
+            return e.http_status  # type:ignore[union-attr]
         return next((status for kind, status in self.error_status.items() if isinstance(e, kind)), None)
 
     def _handle_request_exception(self, e: BaseException) -> None:
@@ -86,7 +97,7 @@ class ApiKeyMixin:
             detail = str(exc)
         elif detail is None:
             if isinstance(exc, web.HTTPError) and exc.log_message:
-                detail = exc.log_message % exc.args if exc.args else exc.log_message
+                detail = _format(exc.log_message, exc.args)
             else:
                 detail = self._reason
         if status_code == 401:

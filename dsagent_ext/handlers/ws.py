@@ -18,11 +18,13 @@ from jupyter_server.base.websocket import WebSocketMixin
 from pydantic import ValidationError
 from tornado import web, websocket
 
-from ..models import WSClientMessage
+from ..engine.hitl import Decision, HITLError
+from ..models import HITLAction, WSClientMessage
 from ..runs import NoApiKey, RunService, Subscription
 from ..sessions import Session, SessionBusy, SessionNotFound
 from ..store.workspace import InvalidName
 from .base import AUTH_RESOURCE, ApiKeyMixin
+from .hitl import decider
 
 CLOSE_POLICY = 1008  # invalid session id
 CLOSE_NOT_FOUND = 4004
@@ -80,7 +82,7 @@ class ChatWebSocket(ApiKeyMixin, WebSocketMixin, JupyterHandler, websocket.WebSo
             return
         try:
             await self._handle(msg)
-        except (SessionBusy, NoApiKey, SessionNotFound) as e:
+        except (SessionBusy, NoApiKey, SessionNotFound, HITLError) as e:
             self.send("error", {"error": str(e)})
 
     async def _handle(self, msg: WSClientMessage) -> None:
@@ -99,6 +101,15 @@ class ChatWebSocket(ApiKeyMixin, WebSocketMixin, JupyterHandler, websocket.WebSo
             cancelled = await self.runs.cancel(self.session)
             if not cancelled:
                 self.send("error", {"error": "No task is running"})
+        else:  # approve, reject, respond
+            action = msg.action if msg.type == "respond" else msg.type
+            if action not in HITLAction.__members__:
+                self.send("error", {"error": f"Unknown HITL action: {action}"})
+                return
+            decision = Decision(
+                HITLAction(action), msg.message, msg.modified_plan, msg.modified_code, by=decider(self)
+            )
+            self.send("hitl_response", {"success": True, "message": self.session.gate.resolve(decision)})
 
     def send(self, event: str, data: dict[str, Any], seq: int | None = None) -> None:
         """Push one event in the DSAgent envelope; a socket that went away just drops it."""
