@@ -154,6 +154,15 @@ class DSAgent(ExtensionApp):
     def _hitl_timeout_default(self) -> float:
         return float(_env("DSAGENT_HITL_TIMEOUT", "1800"))
 
+    context_tokens = Integer(
+        help="""Tokens of earlier conversation sent to the model before older turns are summarised.
+        Falls back to DSAGENT_CONTEXT_TOKENS, then 60000.""",
+    ).tag(config=True)
+
+    @default("context_tokens")
+    def _context_tokens_default(self) -> int:
+        return int(_env("DSAGENT_CONTEXT_TOKENS", "60000"))
+
     sse_keepalive = Float(15.0, help="Seconds between ``: keepalive`` comments on an idle event stream.").tag(config=True)
 
     kernel_name = Unicode("python3", help="Kernel spec started for each session.").tag(config=True)

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from jupyter_core.utils import ensure_async
 
-from .engine.conversation import history_from_turns
-from .engine.llm import LLMClient, missing_api_key
+from .engine.conversation import history_from_turns, summary_request
+from .engine.llm import LLMClient, LLMError, missing_api_key
 from .engine.runner import AgentRunner, RunConfig
 from .models import ChatResponse, RoundResult, Usage
 from .sessions import LOG_ONLY, Session, SessionBusy, SessionService
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from .app import DSAgent
 
 TERMINAL = "done"
+KEEP_TURNS = 4  # the most recent rounds always stay verbatim
 
 
 class NoApiKey(ValueError):
@@ -102,17 +103,16 @@ class RunService:
         missing = missing_api_key(model, self.config.api_base)
         if missing:
             raise NoApiKey(f"No API key for model {model}: set {missing} on the server or pick another model")
-        history = history_from_turns([t.model_dump(mode="json") for t in derive_turns(session.events.read())], 10_000)
         runner = AgentRunner(
             self.llm(),
             session.kernel,
             RunConfig(model=model, max_rounds=self.config.max_rounds, code_timeout=self.config.code_timeout),
-            history=history,
             gate=session.gate,
         )
+        events = session.events.read()
         start = session.publish("user_message", {"message": message})
         subscription = Subscription(session, start["seq"])
-        session.run = asyncio.ensure_future(self._drive(session, runner, message))
+        session.run = asyncio.ensure_future(self._drive(session, runner, message, events))
         return subscription
 
     def follow(self, session: Session, after: int | None) -> Subscription:
@@ -146,8 +146,9 @@ class RunService:
         last = rounds[-1]
         return ChatResponse(**last.model_dump(exclude={"round", "usage", "stop_reason"}), rounds=rounds, usage=usage), error
 
-    async def _drive(self, session: Session, runner: AgentRunner, message: str) -> None:
+    async def _drive(self, session: Session, runner: AgentRunner, message: str, events: list[dict[str, Any]]) -> None:
         try:
+            runner.history = await self._history(session, runner, events)
             async for event in runner.run(message):
                 session.publish(event.name, event.data)
                 if event.name == "round_complete":
@@ -159,6 +160,27 @@ class RunService:
             session.publish(TERMINAL, {})
         finally:
             self.sessions.save(session)
+
+    async def _history(self, session: Session, runner: AgentRunner, events: list[dict[str, Any]]) -> list[dict[str, str]]:
+        """Earlier tasks as model messages, summarised first when they outgrow ``context_tokens``."""
+        turns = [t.model_dump(mode="json") for t in derive_turns(events)]
+        summary = next((r["data"] for r in reversed(events) if r["event"] == "summary"), None)
+        covered = summary["turns"] if summary else 0
+        limit = runner.config.feedback_chars
+        history = history_from_turns(turns[covered:], limit, summary and summary["content"])
+        model = runner.config.model
+        tokens = await asyncio.to_thread(runner.llm.count_tokens, model, history)
+        if tokens <= self.config.context_tokens or len(turns) - covered <= KEEP_TURNS:
+            return history
+        keep = len(turns) - KEEP_TURNS
+        older = history_from_turns(turns[covered:keep], limit, summary and summary["content"])
+        try:
+            text = await runner.llm.complete(model, summary_request(older, limit))
+        except LLMError as e:  # keep going on the recent turns alone rather than fail the task
+            self.log.warning("DSAgent: could not summarise session %s: %s", session.id, e)
+            return history_from_turns(turns[keep:], limit)
+        session.publish("summary", {"content": text, "turns": keep, "tokens_before": tokens})
+        return history_from_turns(turns[keep:], limit, text)
 
     async def _save_notebook(self, session: Session) -> None:
         """Write ``notebooks/<id>.ipynb`` through the contents manager so every backend gets it."""

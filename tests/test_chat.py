@@ -253,3 +253,22 @@ async def test_bad_chat_requests(client):
     r = await client.call("GET", f"/api/sessions/{sid_ok}/chat/stream", headers={"Last-Event-ID": "abc"})
     assert r.status_code == 400
     assert json.loads((await client.call("GET", f"/api/sessions/{sid_ok}/turns")).text)["total"] == 0
+
+
+@pytest.mark.parametrize("dsagent_config", [{"context_tokens": 10}], indirect=True)
+async def test_long_conversation_is_summarised(client, fake_llm):
+    sid = await client.session()
+    for i in range(5):
+        fake_llm.script(f"<answer>reply {i}")
+        await client.chat_stream(sid, f"question {i}")
+    fake_llm.script("- the user asked five questions", "<answer>after summary")
+    events = await client.chat_stream(sid, "question 5")
+    assert events[-2]["data"]["answer"] == "after summary"
+    summary_call, task_call = fake_llm.requests[-2], fake_llm.requests[-1]
+    assert not summary_call.get("stream") and "question 0" in summary_call["messages"][1]["content"]
+    sent = [m["content"] for m in task_call["messages"]]
+    assert "Summary of the earlier conversation:\n- the user asked five questions" in sent
+    assert "question 0" not in sent and "question 4" in sent
+    # the full history is still served, summary or not
+    turns = (await client.call("GET", f"/api/sessions/{sid}/turns")).json()
+    assert turns["total"] == 6

@@ -32,9 +32,14 @@ def execution_feedback(result: ExecutionResult, limit: int) -> str:
     return "\n".join(parts)
 
 
-def history_from_turns(turns: list[dict[str, Any]], limit: int) -> list[dict[str, str]]:
-    """The model's view of earlier tasks, rebuilt from stored rounds (so it survives restarts)."""
+def history_from_turns(turns: list[dict[str, Any]], limit: int, summary: str | None = None) -> list[dict[str, str]]:
+    """The model's view of earlier tasks, rebuilt from stored rounds (so it survives restarts).
+
+    ``summary`` stands for the turns before ``turns`` once the conversation has been summarised.
+    """
     messages: list[dict[str, str]] = []
+    if summary:
+        messages.append({"role": "system", "content": f"Summary of the earlier conversation:\n{summary}"})
     for turn in turns:
         if turn.get("user_message"):
             messages.append({"role": "user", "content": turn["user_message"]})
@@ -43,3 +48,16 @@ def history_from_turns(turns: list[dict[str, Any]], limit: int) -> list[dict[str
         if result is not None:
             messages.append({"role": "user", "content": execution_feedback(ExecutionResult(**result), limit)})
     return messages
+
+
+SUMMARY_INSTRUCTIONS = """\
+Summarise this data-analysis conversation so the work can continue without it. Keep: the user's \
+goals, the data sources and file names, the variables and dataframes created in the kernel (with \
+their columns), the results and numbers found, files saved under artifacts/, and what remains to \
+do. Be factual and concise; use markdown bullet points."""
+
+
+def summary_request(history: list[dict[str, str]], limit: int) -> list[dict[str, str]]:
+    """The messages asking the model to summarise ``history`` (each message capped)."""
+    transcript = "\n\n".join(f"[{m['role']}] {cap_middle(m['content'], limit)}" for m in history)
+    return [{"role": "system", "content": SUMMARY_INSTRUCTIONS}, {"role": "user", "content": transcript}]

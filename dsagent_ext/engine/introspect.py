@@ -10,8 +10,6 @@ import json
 
 from ..models import KernelState
 
-STANDARD_IMPORTS = ("os", "np", "pd", "plt")
-
 _SETUP = """\
 def __dsagent_setup(cwd):
     import os, warnings

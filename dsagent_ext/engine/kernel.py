@@ -217,7 +217,10 @@ class KernelSession:
             if await self._wait_alive(RECOVER_TIMEOUT):
                 await self._connect()
                 return
-            await ensure_async(self._km.shutdown_kernel(self.kernel_id, now=True))
+            try:
+                await ensure_async(self._km.shutdown_kernel(self.kernel_id, now=True))
+            except Exception:
+                self.log.warning("Could not shut down dead kernel %s", self.kernel_id, exc_info=True)
         self._disconnect()
         self.kernel_id = await ensure_async(
             self._km.start_kernel(kernel_name=self.kernel_name, path=self.path)
