@@ -154,6 +154,8 @@ class RunService:
                 if event.name == "round_complete":
                     await self._save_notebook(session)
                     self.sessions.save(session)
+        except asyncio.CancelledError:  # cancelled before the first round began: still end the stream
+            session.publish(TERMINAL, {})
         except Exception as e:  # a fault below the runner (kernel gone, disk full): report, never hang
             self.log.exception("DSAgent: task in session %s failed", session.id)
             session.publish("error", {"error": f"The task failed: {e}"})
@@ -178,7 +180,7 @@ class RunService:
             text = await runner.llm.complete(model, summary_request(older, limit))
         except LLMError as e:  # keep going on the recent turns alone rather than fail the task
             self.log.warning("DSAgent: could not summarise session %s: %s", session.id, e)
-            return history_from_turns(turns[keep:], limit)
+            return history_from_turns(turns[keep:], limit, summary and summary["content"])
         session.publish("summary", {"content": text, "turns": keep, "tokens_before": tokens})
         return history_from_turns(turns[keep:], limit, text)
 
