@@ -75,13 +75,20 @@ async def test_three_round_plan_with_plot(client, fake_llm, jp_root_dir):
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/x-ipynb+json")
     nb = nbformat.reads(r.text, as_version=4)
     nbformat.validate(nb)
-    code = [c for c in nb.cells if c.cell_type == "code"]
+    code = [c for c in nb.cells if c.cell_type == "code"][1:]  # after the setup cell
     assert len(code) == 3 and code[0].outputs[0]["text"] == "(3, 2)\n"
     assert "image/png" in code[1].outputs[0]["data"]
     markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     assert "analyse sales and plot the trend" in markdown and "Sales peaked in month 2" in markdown
     assert "- [x] Summarise" in markdown and "<code>" not in markdown
-    assert (jp_root_dir / "dsagent" / "sessions" / sid / "notebooks" / f"{sid}.ipynb").is_file()
+    path = jp_root_dir / "dsagent" / "sessions" / sid / "notebooks" / f"{sid}.ipynb"
+    assert path.is_file()
+    # it re-runs as saved, from the notebooks folder, as JupyterLab would run it
+    from nbclient import NotebookClient
+
+    rerun = nbformat.read(path, as_version=4)
+    await NotebookClient(rerun, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).async_execute()
+    assert [c for c in rerun.cells if c.cell_type == "code"][-1].outputs[0]["text"] == "60\n"
     # messages: user, then assistant/execution pairs
     messages = (await client.call("GET", f"/api/sessions/{sid}/messages", params={"limit": 200})).json()
     assert [m["role"] for m in messages["messages"]] == ["user"] + ["assistant", "execution"] * 3 + ["assistant"]

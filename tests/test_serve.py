@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -117,26 +118,46 @@ def test_require_api_key_without_key(tmp_path):
     served.stop()
 
 
-def test_persistence_across_kill(tmp_path):
-    """kill -9, start again: the same sessions, messages and files are served."""
+def stream_rounds(url: str, message: str) -> list[dict]:
+    """The round_complete payloads of one streamed task."""
+    rounds, event = [], None
+    with httpx.stream("POST", url, json={"message": message}, timeout=60) as r:
+        for line in r.iter_lines():
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: ") and event == "round_complete":
+                rounds.append(json.loads(line[6:]))
+    return rounds
+
+
+def test_persistence_across_kill(tmp_path, fake_llm):
+    """kill -9, start again: the same sessions, messages, turns, notebook and files are served."""
     root = tmp_path / "root"
     root.mkdir()
-    served = Served(root, serve_env()).start()
+    env = serve_env(LLM_API_BASE=fake_llm.api_base, DSAGENT_DEFAULT_MODEL="scripted")
+    fake_llm.script("<code>print(6 * 7)", "<answer>42")
+    served = Served(root, env).start()
     try:
         sid = httpx.post(f"{served.url}/api/sessions", json={"name": "kept", "hitl_mode": "on_error"}).json()["id"]
         files = {"files": ("sales.csv", b"month,total\n1,10\n2,20\n", "text/csv")}
         assert httpx.post(f"{served.url}/api/sessions/{sid}/files", files=files).status_code == 201
         r = httpx.post(f"{served.url}/api/sessions/{sid}/kernel/execute", json={"code": "x = 41 + 1\nprint(x)"}, timeout=60)
         assert r.json()["stdout"] == "42\n"
+        live = stream_rounds(f"{served.url}/api/sessions/{sid}/chat/stream", "compute")
+        assert [r["answer"] for r in live] == [None, "42"]
         before = httpx.get(f"{served.url}/api/sessions/{sid}").json()
         messages = httpx.get(f"{served.url}/api/sessions/{sid}/messages").json()
+        notebook = httpx.get(f"{served.url}/api/sessions/{sid}/notebook").text
     finally:
         served.stop(signal.SIGKILL)
-    served = Served(root, serve_env()).start()
+    served = Served(root, env).start()
     try:
         after = httpx.get(f"{served.url}/api/sessions/{sid}").json()
         assert after == before
         assert httpx.get(f"{served.url}/api/sessions/{sid}/messages").json() == messages
+        turns = httpx.get(f"{served.url}/api/sessions/{sid}/turns").json()["turns"]
+        assert [{k: v for k, v in t.items() if k not in ("timestamp", "user_message")} for t in turns] == live
+        assert httpx.get(f"{served.url}/api/sessions/{sid}/notebook").text == notebook
         r = httpx.get(f"{served.url}/api/sessions/{sid}/files/sales.csv")
         assert r.content == b"month,total\n1,10\n2,20\n"
         # the kernel comes back on demand, without the old variables

@@ -16,6 +16,16 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 from ..engine.protocol import parse_reply
 
 NOTEBOOK_OUTPUT_CAP = 200_000
+# the agent's cells ran in the session workspace with these imports; re-running needs the same
+SETUP = """\
+# Setup as in the agent's kernel: run from the session workspace (this notebook sits in notebooks/)
+%matplotlib inline
+import os
+import numpy as np
+import pandas as pd
+import matplotlib.pyplot as plt
+if os.path.basename(os.getcwd()) == "notebooks":
+    os.chdir("..")"""
 _ERROR_HEAD = re.compile(r"^(\w[\w.]*): ?(.*)$")
 
 
@@ -57,6 +67,7 @@ def build_notebook(title: str, events: Iterable[dict[str, Any]]) -> nbformat.Not
         "language_info": {"name": "python"},
     })
     nb.cells.append(new_markdown_cell(f"# {title}\n\n*Written by DSAgent: each code cell ran in the session kernel.*"))
+    nb.cells.append(new_code_cell(SETUP))
     count = 0
     code_cell = None
     for record in events:
