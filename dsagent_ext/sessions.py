@@ -23,6 +23,7 @@ from .models import (
     FileCategory,
     HITLMode,
     KernelState,
+    RunningTask,
     SessionResponse,
     SessionStatus,
     UpdateSessionRequest,
@@ -137,7 +138,18 @@ class SessionService:
             **record.model_dump(exclude={"notebook"}),
             workspace_path=self.workspace.api_path(session.folder),
             missing_api_key=missing_api_key(record.model, self.config.api_base),
+            running_task=self._running_task(session) if session.busy else None,
         )
+
+    def _running_task(self, session: Session) -> RunningTask | None:
+        """The running task's message and its rounds already logged (read from the log: only when busy)."""
+        rounds = 0
+        for record in reversed(session.events.read()):
+            if record["event"] == "round_complete":
+                rounds += 1
+            elif record["event"] == "user_message":
+                return RunningTask(message=record["data"].get("message", ""), completed_rounds=rounds)
+        return None
 
     def resolve_model(self, session: Session, model: str | None = None) -> str:
         """Explicit > session > configured default (itself DSAGENT_DEFAULT_MODEL > LLM_MODEL > gpt-4o)."""
@@ -260,3 +272,5 @@ class SessionService:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        for session in self._sessions.values():
+            session.kernel.close()

@@ -282,6 +282,10 @@ class KernelSession:
             self.log.warning("dsagent kernel setup failed: %s", setup.error)
         await self._introspect()
 
+    def close(self) -> None:
+        """Drop our connection but leave the kernel to its manager (which stops it with the server)."""
+        self._disconnect()
+
     def _disconnect(self) -> None:
         client, self._client = self._client, None
         if client is not None:
