@@ -88,6 +88,13 @@ class UpdateSessionRequest(Body):
     hitl_mode: HITLMode | None = None
 
 
+class RunningTask(BaseModel):
+    """The task a session runs now, for a client attaching mid-way (follow it with ``GET .../chat/stream``)."""
+
+    message: str
+    completed_rounds: int = Field(description="Rounds of this task already in /turns (the last ones).")
+
+
 class SessionResponse(BaseModel):
     id: str
     name: str | None
@@ -102,6 +109,7 @@ class SessionResponse(BaseModel):
     missing_api_key: str | None = Field(
         default=None, description="Environment variable the model needs before it can chat, if unset."
     )
+    running_task: RunningTask | None = Field(default=None, description="The task running now, if any.")
 
 
 class SessionListResponse(BaseModel):
