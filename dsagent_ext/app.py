@@ -129,6 +129,15 @@ class DSAgent(ExtensionApp):
     def _code_timeout_default(self) -> float:
         return float(_env("DSAGENT_CODE_TIMEOUT", "300"))
 
+    model_timeout = Float(
+        help="""Seconds to wait for the model's reply (each attempt; failed attempts are retried 3 times).
+        Falls back to DSAGENT_MODEL_TIMEOUT, then 120.""",
+    ).tag(config=True)
+
+    @default("model_timeout")
+    def _model_timeout_default(self) -> float:
+        return float(_env("DSAGENT_MODEL_TIMEOUT", "120"))
+
     temperature = Float(
         help="Sampling temperature. Falls back to DSAGENT_TEMPERATURE, then 0.3.",
     ).tag(config=True)
@@ -200,6 +209,13 @@ class DSAgent(ExtensionApp):
         """Register the routes; the server prepends its base_url to each pattern."""
         prefix = "/" if self.mount_at_root else "/dsagent"
         self.handlers.extend((url_path_join(prefix, pattern), handler) for pattern, handler in route_table())
+
+    async def _start_jupyter_server_extension(self, serverapp: object) -> None:
+        """Rewrite the notebooks of tasks a killed server left open: a kill between logging a round and
+        saving the notebook must not lose that round from it."""
+        runs: RunService = self.settings["dsagent_runs"]
+        for session in self.session_service.interrupted:
+            await runs.save_notebook(session)
 
     async def stop_extension(self) -> None:
         """Let running tasks end cleanly; kernels belong to the server's kernel manager."""

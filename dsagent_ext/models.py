@@ -213,8 +213,10 @@ class RoundResult(ChatResponseModel):
 
     round: int
     usage: Usage | None = None
-    stop_reason: Literal["answer", "no_code", "max_rounds", "cancelled", "rejected"] | None = Field(
-        default=None, description="Why the task ended with this round; null while it goes on."
+    stop_reason: Literal["answer", "no_code", "max_rounds", "cancelled", "rejected", "interrupted"] | None = Field(
+        default=None,
+        description="Why the task ended with this round; null while it goes on. "
+        "``interrupted``: the server stopped without closing the task (killed), and closed it when it started again.",
     )
     hitl: list[HITLDecision] = Field(default_factory=list, description="Human decisions taken in this round.")
 
@@ -272,6 +274,9 @@ class KernelState(BaseModel):
     dataframes: list[DataFrameInfo] = Field(default_factory=list)
     imports: list[str] = Field(default_factory=list)
     is_running: bool = False
+    # false when the kernel runs where the session folder is not visible (a gateway host without
+    # the server's files): uploads cannot be read and saved files do not become artifacts
+    workspace_reachable: bool = True
 
 
 # --- files and artifacts ------------------------------------------------------------------------

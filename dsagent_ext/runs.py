@@ -93,7 +93,7 @@ class RunService:
 
     def llm(self) -> LLMClient:
         config = self.config
-        return LLMClient(config.api_base, config.temperature, config.max_tokens)
+        return LLMClient(config.api_base, config.temperature, config.max_tokens, timeout=config.model_timeout)
 
     def start(self, session: Session, message: str) -> Subscription:
         """Start a task and return a subscription that sees all of it; 409 when one is running."""
@@ -152,7 +152,7 @@ class RunService:
             async for event in runner.run(message):
                 session.publish(event.name, event.data)
                 if event.name == "round_complete":
-                    await self._save_notebook(session)
+                    await self.save_notebook(session)
                     self.sessions.save(session)
         except asyncio.CancelledError:  # cancelled before the first round began: still end the stream
             session.publish(TERMINAL, {})
@@ -171,8 +171,10 @@ class RunService:
         limit = runner.config.feedback_chars
         history = history_from_turns(turns[covered:], limit, summary and summary["content"])
         model = runner.config.model
+        if len(turns) - covered <= KEEP_TURNS or token_bound(history) <= self.config.context_tokens:
+            return history  # surely fits: counting (tokenizing all of it) took longer than the rest of a round
         tokens = await asyncio.to_thread(runner.llm.count_tokens, model, history)
-        if tokens <= self.config.context_tokens or len(turns) - covered <= KEEP_TURNS:
+        if tokens <= self.config.context_tokens:
             return history
         keep = len(turns) - KEEP_TURNS
         older = history_from_turns(turns[covered:keep], limit, summary and summary["content"])
@@ -184,7 +186,7 @@ class RunService:
         session.publish("summary", {"content": text, "turns": keep, "tokens_before": tokens})
         return history_from_turns(turns[keep:], limit, text)
 
-    async def _save_notebook(self, session: Session) -> None:
+    async def save_notebook(self, session: Session) -> None:
         """Write ``notebooks/<id>.ipynb`` through the contents manager so every backend gets it."""
         nb = build_notebook(session.record.name, session.events.read())
         name = f"notebooks/{session.id}.ipynb"
@@ -200,3 +202,9 @@ class RunService:
     def _last_task_start(self, session: Session) -> int:
         starts = [r["seq"] for r in session.events.read() if r["event"] == "user_message"]
         return starts[-1] if starts else session.events.last_seq
+
+
+def token_bound(messages: list[dict[str, str]]) -> int:
+    """More tokens than any tokenizer counts in ``messages``: each token covers at least one UTF-8 byte,
+    plus a few per message for the role and framing."""
+    return 8 + sum(len(m["role"]) + len(m["content"].encode()) + 8 for m in messages)

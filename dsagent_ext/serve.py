@@ -13,7 +13,8 @@ import os
 import socket
 import sys
 
-LOG_LEVELS = ("debug", "info", "warning", "error")
+# the reference's names -> Jupyter's (traitlets knows WARN, not WARNING)
+LOG_LEVELS = {"debug": "DEBUG", "info": "INFO", "warning": "WARN", "error": "ERROR"}
 
 
 def is_loopback(host: str) -> bool:
@@ -41,7 +42,7 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", "-p", type=int, default=8000, help="port to listen on (default 8000)")
     serve.add_argument("--reload", action="store_true", help="restart the server when Python files change")
-    serve.add_argument("--log-level", choices=LOG_LEVELS, default="info")
+    serve.add_argument("--log-level", choices=list(LOG_LEVELS), default="info")
     return cli
 
 
@@ -52,7 +53,7 @@ def server_argv(args: argparse.Namespace, extra: list[str], api_key: str | None)
         f"--ServerApp.port={args.port}",
         "--ServerApp.port_retries=0",
         "--ServerApp.open_browser=False",
-        f"--ServerApp.log_level={args.log_level.upper()}",
+        f"--ServerApp.log_level={LOG_LEVELS[args.log_level]}",
         f"--IdentityProvider.token={api_key or ''}",
         "--ServerApp.password=",
         "--ServerApp.default_url=/docs",

@@ -29,6 +29,7 @@ from .models import (
     UpdateSessionRequest,
 )
 from .store.events import EventLog
+from .store.history import closing_round, unfinished_task
 from .store.records import SessionRecord, load_record, now, save_record
 from .store.workspace import Workspace, check_session_id, new_session_id
 
@@ -95,13 +96,34 @@ class SessionService:
         self.workspace = workspace
         self.log = log
         self._sessions: dict[str, Session] = {}
+        self.interrupted: list[Session] = []  # sessions whose last task a killed server left open
         for session_id in workspace.session_ids():
             folder = workspace.session_dir(session_id)
             record = load_record(folder)
             if record is None:
                 log.warning("DSAgent: skipping session folder %s without a readable session.json", session_id)
                 continue
-            self._sessions[session_id] = self._session(record, folder)
+            session = self._session(record, folder)
+            self._sessions[session_id] = session
+            self._close_interrupted(session)
+
+    def _close_interrupted(self, session: Session) -> None:
+        """Close a task the server was killed in the middle of, so /turns and clients see how it ended.
+
+        Runs before the server answers anything, so no task of this process can be running yet. The
+        message count is recounted from the log: the record may predate the last events of that task.
+        """
+        events = session.events.read()
+        task = unfinished_task(events)
+        if task is None:
+            return
+        closing, usage = closing_round(task)
+        self.log.warning("DSAgent: session %s: closing the task a server stop interrupted", session.id)
+        session.publish("round_complete", closing.model_dump(mode="json"))
+        session.publish("done", {"usage": usage.model_dump(mode="json"), "interrupted": True})
+        session.record.message_count = sum(r["event"] in MESSAGE_EVENTS for r in events)
+        self.save(session)
+        self.interrupted.append(session)
 
     @property
     def kernel_manager(self) -> Any:

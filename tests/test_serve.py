@@ -68,7 +68,7 @@ def serve_env(**extra: str) -> dict[str, str]:
 def keyed(tmp_path_factory):
     root = tmp_path_factory.mktemp("keyed") / "root"
     root.mkdir()
-    served = Served(root, serve_env(DSAGENT_API_KEY=KEY)).start()
+    served = Served(root, serve_env(DSAGENT_API_KEY=KEY), ["--log-level", "warning"]).start()
     yield served
     served.stop()
 

@@ -10,10 +10,16 @@ import json
 
 from ..models import KernelState
 
+_WORKSPACE_MARK = "dsagent-workspace-found:"
+
+# A kernel behind a gateway may run on a host without the server's files: it says whether it found
+# the workspace (first, so a later failure cannot hide it).
 _SETUP = """\
 def __dsagent_setup(cwd):
     import os, warnings
-    if os.path.isdir(cwd):
+    found = os.path.isdir(cwd)
+    print("%s", found)
+    if found:
         os.chdir(cwd)
     for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
         warnings.filterwarnings("ignore", category=category)
@@ -101,7 +107,12 @@ finally:
 
 def setup_code(cwd: str) -> str:
     """The setup cell for a kernel whose workspace is ``cwd``."""
-    return _SETUP % (cwd,)
+    return _SETUP % (_WORKSPACE_MARK, cwd)
+
+
+def workspace_found(setup_stdout: str) -> bool:
+    """False only when the setup cell reported that the kernel cannot see its workspace."""
+    return f"{_WORKSPACE_MARK} False" not in setup_stdout
 
 
 def parse_state(stdout: str) -> KernelState:

@@ -14,13 +14,13 @@ import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from queue import Empty
+from queue import Empty, Queue
 from typing import Any
 
 from jupyter_core.utils import ensure_async
 
 from ..models import ExecutionResult, ImageOutput, KernelState
-from .introspect import INTROSPECT_CODE, parse_state, setup_code
+from .introspect import INTROSPECT_CODE, parse_state, setup_code, workspace_found
 
 START_TIMEOUT = 60.0  # kernel_info round trip after a (re)start
 RECOVER_TIMEOUT = 10.0  # how long the server's auto-restarter gets to bring a dead kernel back
@@ -28,6 +28,7 @@ POLL_INTERVAL = 1.0  # iopub silence after which we check that the kernel is sti
 INTERRUPT_GRACE = 5.0  # time for an interrupted cell to reach idle
 REPLY_TIMEOUT = 5.0  # shell reply after iopub idle
 INTROSPECT_TIMEOUT = 10.0
+QUEUE_POLL = 0.005  # how often a gateway client's message queues are checked (they are spun on otherwise)
 
 DIED_ERROR = "The kernel died while running this cell; it will be restarted on the next execution"
 
@@ -127,7 +128,9 @@ class KernelSession:
         self.log = log or logging.getLogger(__name__)
         self.kernel_id: str | None = None
         self.snapshot = KernelState()
+        self.workspace_reachable = True  # the kernel sees ``cwd`` (false: a gateway host without the files)
         self._client: Any = None
+        self._poll_queues = False  # the client's channels are thread-fed queues (gateway mode)
         self._lost = False  # the kernel process behind our client died or was auto-restarted
         self._lock = asyncio.Lock()  # one user of the kernel at a time: cells, introspection, restarts
 
@@ -255,7 +258,7 @@ class KernelSession:
             reply = await self._reply(client, msg_id, timeout=1.0)
             if reply is not None:
                 try:
-                    await client.get_iopub_msg(timeout=0.2)
+                    await self._get(client.get_iopub_msg, 0.2)
                     return
                 except Empty:
                     continue
@@ -268,6 +271,7 @@ class KernelSession:
         self._disconnect()
         client = self._km.get_kernel(self.kernel_id).client()
         await ensure_async(client.start_channels())
+        self._poll_queues = isinstance(client.iopub_channel, Queue)
         self._client = client
         try:
             await self._wait_ready(client)
@@ -280,6 +284,13 @@ class KernelSession:
             raise
         if not setup.success:
             self.log.warning("dsagent kernel setup failed: %s", setup.error)
+        self.workspace_reachable = workspace_found(setup.stdout)
+        if not self.workspace_reachable:
+            self.log.warning(
+                "dsagent kernel %s cannot see its session workspace %s (a gateway host without the server's "
+                "files?): uploads and artifacts are unavailable to it. Mount the server's root_dir at the "
+                "same path on the kernel hosts.", self.kernel_id, self.path,
+            )
         await self._introspect()
 
     def close(self) -> None:
@@ -341,7 +352,7 @@ class KernelSession:
             if remaining <= 0:
                 return "timeout"
             try:
-                msg = await self._client.get_iopub_msg(timeout=min(POLL_INTERVAL, remaining))
+                msg = await self._get(self._client.get_iopub_msg, min(POLL_INTERVAL, remaining))
             except Empty:
                 if self._lost or not await self._process_alive():
                     return "died"
@@ -362,12 +373,29 @@ class KernelSession:
         deadline = time.monotonic() + timeout
         while (remaining := deadline - time.monotonic()) > 0:
             try:
-                msg = await client.get_shell_msg(timeout=remaining)
+                msg = await self._get(client.get_shell_msg, remaining)
             except Empty:
                 return None
             if msg["parent_header"].get("msg_id") == msg_id:
                 return msg
         return None
+
+    async def _get(self, get_msg: Any, timeout: float) -> dict[str, Any]:
+        """The next message of a channel within ``timeout`` (raises ``Empty``).
+
+        A gateway client's ``get_*_msg`` spins on ``asyncio.sleep(0)`` until a message arrives, which
+        burns a core for as long as a cell runs; its queues are polled every ``QUEUE_POLL`` instead.
+        """
+        if not self._poll_queues:
+            return await get_msg(timeout=timeout)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return await get_msg(timeout=0)
+            except Empty:
+                if time.monotonic() >= deadline:
+                    raise
+            await asyncio.sleep(QUEUE_POLL)
 
     async def _introspect(self) -> KernelState:
         """Refresh the snapshot; a failure keeps the old one rather than failing the caller."""
@@ -375,7 +403,8 @@ class KernelSession:
             result = await self._run(INTROSPECT_CODE, timeout=INTROSPECT_TIMEOUT, silent=True)
             if not result.success:
                 raise RuntimeError(result.error)
-            self.snapshot = parse_state(result.stdout)
+            state = parse_state(result.stdout)
+            self.snapshot = state.model_copy(update={"workspace_reachable": self.workspace_reachable})
         except Exception as e:
             self.log.warning("dsagent kernel introspection failed: %s", e)
             self.snapshot = self.snapshot.model_copy(update={"is_running": self.is_alive})

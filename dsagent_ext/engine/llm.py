@@ -38,6 +38,10 @@ class LLMError(Exception):
     """A model call that failed for good; ``str()`` is a one-line message for the user."""
 
 
+class EmptyReply(Exception):
+    """The model finished its reply without any text (a filtered or truncated reply): worth a retry."""
+
+
 @dataclass
 class LLMChunk:
     """A piece of a streamed reply: a text delta, or (last) the usage of the whole call."""
@@ -129,6 +133,8 @@ class LLMClient:
                             yield LLMChunk(text=delta)
                 finally:
                     await response.aclose()
+                if not parts:
+                    raise EmptyReply("the reply has no text")
             except Exception as exc:  # litellm maps every provider failure onto its exceptions
                 await self._backoff_or_raise(exc, model, attempt, streamed=bool(parts))
                 continue
@@ -219,7 +225,13 @@ def _delta_text(chunk: Any) -> str:
     return getattr(delta, "content", None) or ""
 
 
+# Models litellm has no price for: finding that out again cost about a millisecond per call.
+_UNPRICED: set[str] = set()
+
+
 def _cost(model: str, prompt: int, completion: int) -> float | None:
+    if model in _UNPRICED:
+        return None
     litellm = _litellm()
     try:
         response = litellm.ModelResponse(
@@ -230,11 +242,12 @@ def _cost(model: str, prompt: int, completion: int) -> float | None:
         )
         return float(litellm.completion_cost(completion_response=response, model=model))
     except Exception:  # models litellm has no price for
+        _UNPRICED.add(model)
         return None
 
 
 def _classify(exc: BaseException) -> tuple[str, int | None]:
-    """The kind of failure (timeout, invalid, connection or status) and the HTTP status.
+    """The kind of failure (timeout, invalid, empty, connection or status) and the HTTP status.
 
     litellm wraps transport failures in status errors (a refused connection becomes a 500), so
     the whole exception chain is searched for the real cause.
@@ -250,6 +263,8 @@ def _classify(exc: BaseException) -> tuple[str, int | None]:
         return "timeout", status
     if any(isinstance(err, json.JSONDecodeError) for err in chain):
         return "invalid", status
+    if any(isinstance(err, EmptyReply) for err in chain):
+        return "empty", status
     if any(isinstance(err, (openai.APIConnectionError, ConnectionError)) for err in chain):
         return "connection", status
     return "status", status
@@ -280,6 +295,8 @@ def _describe(exc: BaseException, model: str, attempt: int, streaming: bool, tim
         return f"the reply of {model} broke off mid-stream: {detail}"
     if kind == "timeout":
         return f"model {model} timed out{tries}: no reply within {timeout:g}s"
+    if kind == "empty":
+        return f"model {model} sent an empty reply{tries}"
     if kind == "invalid":
         return f"model server sent an invalid reply for {model}{tries}: {detail}"
     if kind == "connection":

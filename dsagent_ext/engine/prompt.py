@@ -65,6 +65,14 @@ them gives the user a file to download.
 pandas, numpy and matplotlib are installed; check that any other library imports before relying \
 on it."""
 
+_NO_WORKSPACE = """\
+## Workspace
+The kernel runs on another machine that cannot see this session's workspace: the files the user \
+uploaded (`data/`) cannot be read from it, and files it saves do not reach the user. Printed output \
+and figures shown inline still do. If the task needs an uploaded file, say that the kernel cannot \
+read it and that an administrator must share the session workspace with the kernel hosts; do not \
+recreate or imitate the data. Check that a library imports before relying on it."""
+
 _HONESTY = """\
 ## Data honesty
 - Never invent, simulate or "assume" data unless the user explicitly asks for synthetic data.
@@ -73,7 +81,9 @@ what failed and what the user can do, instead of working around it with made-up 
 - Report numbers exactly as the code printed them."""
 
 
-def build_system_prompt(kernel_context: str, *, today: date | None = None) -> str:
+def build_system_prompt(
+    kernel_context: str, *, today: date | None = None, workspace_reachable: bool = True
+) -> str:
     """The full system prompt for one model call."""
     today = today or date.today()
     context = kernel_context.strip() or "No kernel state is available yet."
@@ -82,7 +92,7 @@ def build_system_prompt(kernel_context: str, *, today: date | None = None) -> st
             _ROLE,
             f"Today's date: {today.isoformat()}",
             _PROTOCOL,
-            _WORKSPACE,
+            _WORKSPACE if workspace_reachable else _NO_WORKSPACE,
             _HONESTY,
             f"## What the kernel holds now\n{context}",
         ]

@@ -157,7 +157,8 @@ class AgentRunner:
     async def _ask(self, current: _Round, messages: list[dict[str, str]]) -> AsyncIterator[AgentEvent]:
         yield AgentEvent("thinking", {"message": "Processing...", "round": current.number})
         state = await self.executor.state()
-        prompt = [{"role": "system", "content": build_system_prompt(describe_kernel(state))}, *messages]
+        system = build_system_prompt(describe_kernel(state), workspace_reachable=state.workspace_reachable)
+        prompt = [{"role": "system", "content": system}, *messages]
         parts: list[str] = []
         async for chunk in self.llm.stream(self.config.model, prompt, stop=STOP):
             if chunk.text:

@@ -34,7 +34,10 @@ class UnprocessableEntity(web.HTTPError):
 
 def validation_errors(error: ValidationError, location: str) -> list[dict[str, Any]]:
     """pydantic errors in JSON-safe form, located like FastAPI (``["body", "field"]``)."""
-    errors = json.loads(error.json(include_url=False, include_context=False))
+    try:
+        errors = json.loads(error.json(include_url=False, include_context=False))
+    except ValueError:  # the input cannot be shown as JSON (a body that is not UTF-8): leave it out
+        errors = error.errors(include_url=False, include_context=False, include_input=False)
     for item in errors:
         item["loc"] = [location, *item.get("loc", [])]
     return errors

@@ -15,7 +15,7 @@ from ..models import (
     TurnsResponse,
     UpdateSessionRequest,
 )
-from ..store.history import derive_messages, derive_turns
+from ..store.history import derive_messages, derive_turns, messages_page, turns_page
 from .base import DSAgentHandler
 
 _ROLES = ("user", "assistant", "execution", "system")
@@ -125,11 +125,8 @@ class MessagesHandler(DSAgentHandler):
         limit = self.query_int("limit", 50, low=1, high=200)
         offset = self.query_int("offset", 0, low=0)
         role = _choice(self.get_query_argument("role", None), list(_ROLES), "role")
-        messages = derive_messages(session.events.read())
-        if role:
-            messages = [m for m in messages if m.role == role]
-        page = messages[offset : offset + limit]
-        self.reply(MessagesResponse(messages=page, total=len(messages), has_more=offset + limit < len(messages)))
+        page, total = messages_page(session.events.read(), offset, limit, role)
+        self.reply(MessagesResponse(messages=page, total=total, has_more=offset + limit < total))
 
 
 class TurnsHandler(DSAgentHandler):
@@ -140,6 +137,5 @@ class TurnsHandler(DSAgentHandler):
         session = self.session(session_id)
         limit = self.query_int("limit", 50, low=1, high=200)
         offset = self.query_int("offset", 0, low=0)
-        turns = derive_turns(session.events.read())
-        page = turns[offset : offset + limit]
-        self.reply(TurnsResponse(turns=page, total=len(turns), has_more=offset + limit < len(turns)))
+        page, total = turns_page(session.events.read(), offset, limit)
+        self.reply(TurnsResponse(turns=page, total=total, has_more=offset + limit < total))

@@ -3,6 +3,8 @@
 Each line is ``{"seq", "ts", "event", "data"}`` with ``seq`` increasing across the whole life of the
 session (server restarts included), so it doubles as the SSE ``id:`` for ``Last-Event-ID`` replay.
 Lines are appended and flushed one by one: a kill -9 can at worst cut the last line, which readers skip.
+The file is parsed once, on first use, and kept in memory in step with each append: every round,
+``/turns``, ``/messages`` and the notebook read the log, and re-parsing it each time grew with history.
 """
 
 from __future__ import annotations
@@ -22,31 +24,44 @@ class EventLog:
 
     def __init__(self, session_dir: Path) -> None:
         self.path = session_dir / EVENTS_FILE
-        self._last_seq: int | None = None
+        self._events: list[dict[str, Any]] | None = None  # the parsed log, once loaded
+        self._check_tail = True  # whether the file may end in a line cut by a crash
         self._lock = threading.Lock()
 
     @property
     def last_seq(self) -> int:
-        if self._last_seq is None:
-            events = self.read()
-            self._last_seq = events[-1]["seq"] if events else 0
-        return self._last_seq
+        with self._lock:
+            events = self._load()
+        return events[-1]["seq"] if events else 0
 
     def append(self, event: str, data: dict[str, Any]) -> dict[str, Any]:
         """Write one event and return the stored record (with its ``seq``)."""
         with self._lock:
-            record = {"seq": self.last_seq + 1, "ts": now().isoformat(), "event": event, "data": data}
+            events = self._load()
+            seq = events[-1]["seq"] + 1 if events else 1
+            record = {"seq": seq, "ts": now().isoformat(), "event": event, "data": data}
             line = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("a", encoding="utf-8") as f:
-                if f.tell() and not self._ends_with_newline():
+                if self._check_tail and f.tell() and not self._ends_with_newline():
                     f.write("\n")  # a crash cut the previous line: start clean
                 f.write(line + "\n")
-            self._last_seq = record["seq"]
+            self._check_tail = False  # from now on the file ends with a line of ours
+            events.append(record)
             return record
 
     def read(self, after: int = 0) -> list[dict[str, Any]]:
         """Events with ``seq > after``, in order; unreadable lines (a torn last write) are skipped."""
+        with self._lock:
+            events = self._load()
+            return [r for r in events if r["seq"] > after] if after > 0 else list(events)
+
+    def _load(self) -> list[dict[str, Any]]:
+        if self._events is None:
+            self._events = self._parse()
+        return self._events
+
+    def _parse(self) -> list[dict[str, Any]]:
         try:
             with self.path.open(encoding="utf-8") as f:
                 lines = f.readlines()
@@ -58,7 +73,7 @@ class EventLog:
                 record = json.loads(line)
             except ValueError:
                 continue
-            if isinstance(record, dict) and record.get("seq", 0) > after:
+            if isinstance(record, dict) and record.get("seq", 0) > 0:
                 events.append(record)
         return events
 

@@ -11,7 +11,9 @@ from collections.abc import Iterable
 from typing import Any
 
 import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+from nbformat.corpus.words import generate_corpus_id
+from nbformat.notebooknode import NotebookNode
+from nbformat.v4 import new_notebook
 
 from ..engine.protocol import parse_reply
 
@@ -27,6 +29,26 @@ import matplotlib.pyplot as plt
 if os.path.basename(os.getcwd()) == "notebooks":
     os.chdir("..")"""
 _ERROR_HEAD = re.compile(r"^(\w[\w.]*): ?(.*)$")
+
+
+# The same nodes as nbformat.v4's new_markdown_cell/new_code_cell/new_output, without their per-node
+# jsonschema validation: rebuilding a notebook cell by cell cost more than all the rest of a round.
+# The contents manager still validates the whole notebook once, when it saves it.
+def new_markdown_cell(source: str) -> NotebookNode:
+    return NotebookNode(id=generate_corpus_id(), cell_type="markdown", source=source, metadata=NotebookNode())
+
+
+def new_code_cell(source: str, execution_count: int | None = None) -> NotebookNode:
+    return NotebookNode(
+        id=generate_corpus_id(), cell_type="code", metadata=NotebookNode(),
+        execution_count=execution_count, source=source, outputs=[],
+    )
+
+
+def new_output(output_type: str, **fields: Any) -> NotebookNode:
+    if output_type == "display_data":
+        fields.setdefault("metadata", NotebookNode())
+    return NotebookNode(output_type=output_type, **fields)
 
 
 def _capped(text: str) -> str:

@@ -1,0 +1,161 @@
+/**
+ * REST calls to the server extension, always through `ServerConnection` so the base URL
+ * (`/user/<name>/` under JupyterHub), the token and the XSRF header are handled by JupyterLab.
+ */
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+import {
+  Artifact,
+  HITLResponse,
+  HITLStatus,
+  Session,
+  SessionUpdate,
+  StoredFile,
+  Turn,
+  TurnsPage
+} from './types';
+
+/** A failed call, with the server's `detail` as the message. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string
+  ) {
+    super(message);
+  }
+
+  static async fromResponse(response: Response): Promise<ApiError> {
+    let detail: unknown = response.statusText;
+    try {
+      const body = await response.json();
+      detail = body.detail ?? body.message ?? detail;
+    } catch {
+      // not JSON: keep the status text
+    }
+    if (Array.isArray(detail)) {
+      // validation errors come as FastAPI's list of {loc, msg}
+      detail = detail.map(d => d.msg ?? JSON.stringify(d)).join('; ');
+    }
+    return new ApiError(response.status, `${detail || 'Request failed'}`);
+  }
+}
+
+export class DSAgentClient {
+  readonly settings = ServerConnection.makeSettings();
+
+  /** The URL of a path under the extension's prefix, e.g. `url('api', 'sessions')`. */
+  url(...parts: string[]): string {
+    return URLExt.join(this.settings.baseUrl, 'dsagent', ...parts.map(encodeURIComponent));
+  }
+
+  /** A raw request (streams, downloads); throws ApiError on an error status. */
+  async fetch(url: string, init: RequestInit = {}): Promise<Response> {
+    const response = await ServerConnection.makeRequest(url, init, this.settings);
+    if (!response.ok) {
+      throw await ApiError.fromResponse(response);
+    }
+    return response;
+  }
+
+  async json<T>(method: string, parts: string[], body?: unknown, query = ''): Promise<T> {
+    const init: RequestInit = { method };
+    if (body !== undefined) {
+      init.body = JSON.stringify(body);
+    }
+    const response = await this.fetch(this.url('api', 'sessions', ...parts) + query, init);
+    return response.status === 204 ? (undefined as T) : response.json();
+  }
+
+  listSessions(): Promise<{ sessions: Session[]; total: number }> {
+    return this.json('GET', [], undefined, '?limit=100');
+  }
+
+  createSession(body: SessionUpdate): Promise<Session> {
+    return this.json('POST', [], body);
+  }
+
+  getSession(id: string): Promise<Session> {
+    return this.json('GET', [id]);
+  }
+
+  updateSession(id: string, body: SessionUpdate): Promise<Session> {
+    return this.json('PUT', [id], body);
+  }
+
+  archiveSession(id: string): Promise<Session> {
+    return this.json('POST', [id, 'archive']);
+  }
+
+  deleteSession(id: string): Promise<void> {
+    return this.json('DELETE', [id]);
+  }
+
+  /** Every round of the session, oldest first. */
+  async turns(id: string): Promise<Turn[]> {
+    const turns: Turn[] = [];
+    for (;;) {
+      const page = await this.json<TurnsPage>(
+        'GET',
+        [id, 'turns'],
+        undefined,
+        `?limit=200&offset=${turns.length}`
+      );
+      turns.push(...page.turns);
+      if (!page.has_more || page.turns.length === 0) {
+        return turns;
+      }
+    }
+  }
+
+  cancel(id: string): Promise<{ success: boolean; message: string }> {
+    return this.json('POST', [id, 'chat', 'cancel']);
+  }
+
+  hitlStatus(id: string): Promise<HITLStatus> {
+    return this.json('GET', [id, 'hitl', 'status']);
+  }
+
+  respond(id: string, body: HITLResponse): Promise<{ message: string }> {
+    return this.json('POST', [id, 'hitl', 'respond'], body);
+  }
+
+  async upload(id: string, files: File[]): Promise<void> {
+    const form = new FormData();
+    files.forEach(file => form.append('files', file, file.name));
+    // FormData sets its own multipart Content-Type with the boundary
+    await this.fetch(this.url('api', 'sessions', id, 'files') + '?category=data', {
+      method: 'POST',
+      body: form
+    });
+  }
+
+  async dataFiles(id: string): Promise<StoredFile[]> {
+    const list = await this.json<{ files: StoredFile[] }>(
+      'GET',
+      [id, 'files'],
+      undefined,
+      '?category=data'
+    );
+    return list.files;
+  }
+
+  deleteDataFile(id: string, name: string): Promise<void> {
+    return this.json('DELETE', [id, 'files', name], undefined, '?category=data');
+  }
+
+  async artifacts(id: string): Promise<Artifact[]> {
+    const list = await this.json<{ artifacts: Artifact[] }>('GET', [id, 'artifacts']);
+    return list.artifacts;
+  }
+
+  deleteArtifact(id: string, name: string): Promise<void> {
+    return this.json('DELETE', [id, 'artifacts', name]);
+  }
+
+  /** An artifact's bytes: fetched with the session's credentials, for previews and downloads. */
+  async artifactBlob(id: string, name: string): Promise<Blob> {
+    const response = await this.fetch(this.url('api', 'sessions', id, 'artifacts', name));
+    return response.blob();
+  }
+}

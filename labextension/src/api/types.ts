@@ -1,0 +1,156 @@
+/**
+ * Bodies of the DSAgent HTTP API, as served by `dsagent_ext/models.py`.
+ */
+
+export type HITLMode = 'none' | 'plan_only' | 'on_error' | 'plan_and_answer' | 'full';
+
+export const HITL_MODES: HITLMode[] = ['none', 'plan_only', 'on_error', 'plan_and_answer', 'full'];
+
+export type SessionStatus = 'active' | 'paused' | 'completed' | 'error' | 'archived';
+
+export interface RunningTask {
+  message: string;
+  completed_rounds: number;
+}
+
+export interface Session {
+  id: string;
+  name: string | null;
+  status: SessionStatus;
+  created_at: string;
+  updated_at: string;
+  message_count: number;
+  workspace_path: string | null;
+  model: string;
+  hitl_mode: HITLMode;
+  missing_api_key: string | null;
+  running_task?: RunningTask | null;
+}
+
+export interface SessionUpdate {
+  name?: string;
+  status?: SessionStatus;
+  model?: string;
+  hitl_mode?: HITLMode;
+}
+
+export interface ImageOutput {
+  format: string;
+  mime?: string;
+  data: string;
+}
+
+export interface ExecutionResult {
+  stdout: string;
+  stderr: string;
+  error: string | null;
+  images: ImageOutput[];
+  success: boolean;
+  execution_time_ms?: number | null;
+  truncated?: boolean;
+}
+
+export interface PlanStep {
+  number: number;
+  description: string;
+  completed: boolean;
+}
+
+export interface Plan {
+  steps: PlanStep[];
+  raw_text?: string;
+  total_steps: number;
+  completed_steps: number;
+  is_complete: boolean;
+}
+
+export interface Usage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  cost_usd?: number | null;
+}
+
+export type HITLRequestType = 'plan' | 'code' | 'error' | 'answer';
+
+export type HITLAction = 'approve' | 'reject' | 'modify' | 'retry' | 'skip' | 'feedback';
+
+export interface HITLDecision {
+  request_type?: HITLRequestType;
+  action: HITLAction;
+  message?: string | null;
+  by?: string;
+  timed_out?: boolean;
+}
+
+/** The `round_complete` event, and one entry of `/turns`. */
+export interface RoundResult {
+  round: number;
+  content: string;
+  code: string | null;
+  execution_result: ExecutionResult | null;
+  plan: Plan | null;
+  has_answer: boolean;
+  answer: string | null;
+  thinking: string | null;
+  is_complete: boolean;
+  usage?: Usage | null;
+  stop_reason?: string | null;
+  hitl?: HITLDecision[];
+}
+
+export interface Turn extends RoundResult {
+  timestamp: string;
+  user_message: string | null;
+}
+
+export interface TurnsPage {
+  turns: Turn[];
+  total: number;
+  has_more: boolean;
+}
+
+/** The `hitl_request` event. */
+export interface HITLRequest {
+  request_type: HITLRequestType;
+  plan: Plan | null;
+  code: string | null;
+  error: string | null;
+  answer: string | null;
+  timeout?: number;
+}
+
+export interface HITLStatus {
+  enabled: boolean;
+  mode: HITLMode;
+  awaiting_feedback: boolean;
+  awaiting_type: HITLRequestType | null;
+  pending_plan: { raw_text: string; steps: PlanStep[] } | null;
+  pending_code: string | null;
+  pending_error: string | null;
+  pending_answer: string | null;
+}
+
+export interface HITLResponse {
+  action: HITLAction;
+  message?: string;
+  modified_plan?: string;
+  modified_code?: string;
+}
+
+export type ArtifactType = 'image' | 'document' | 'data' | 'model' | 'code' | 'notebook' | 'other';
+
+export interface Artifact {
+  name: string;
+  size: number;
+  modified: string;
+  type: ArtifactType;
+  url: string;
+}
+
+export interface StoredFile {
+  name: string;
+  size: number;
+  modified: string;
+  category: 'data' | 'artifacts' | 'notebooks';
+}

@@ -1,0 +1,144 @@
+import { caretLeftIcon, notebookIcon } from '@jupyterlab/ui-components';
+import React, { useCallback, useEffect, useRef, useState } from 'react';
+
+import { Session, SessionUpdate } from '../api/types';
+import { totalUsage } from '../chat/model';
+import { useChat } from '../chat/useChat';
+import { useServices } from '../context';
+import { ChatInput } from './ChatInput';
+import { FilesPanel } from './FilesPanel';
+import { HitlCard } from './HitlCard';
+import { PlanPanel } from './PlanPanel';
+import { HitlModePicker, ModelPicker } from './SessionSettings';
+import { Transcript, UsageLine } from './Transcript';
+
+/** One session: settings, plan, conversation, pending approval, files and the message box. */
+export function ChatView(props: {
+  session: Session;
+  onBack: () => void;
+  onUpdate: (update: SessionUpdate) => Promise<void>;
+}): JSX.Element {
+  const { client, openPath } = useServices();
+  const { session } = props;
+  const [filesVersion, setFilesVersion] = useState(0);
+  const [notice, setNotice] = useState<string | null>(null);
+  const [dragging, setDragging] = useState(false);
+  const bumpFiles = useCallback(() => setFilesVersion(v => v + 1), []);
+  const chat = useChat(client, session.id, bumpFiles);
+  const { state } = chat;
+  const usage = totalUsage(state.items);
+  const banner = state.error ?? notice;
+  const end = useRef<HTMLDivElement>(null);
+
+  // follow the bottom while the conversation grows
+  useEffect(() => {
+    end.current?.scrollIntoView?.({ block: 'end' });
+  }, [state.items, state.pending]);
+
+  const update = (change: SessionUpdate) =>
+    props.onUpdate(change).catch(error => setNotice(error.message));
+
+  const upload = (files: File[]) => {
+    if (files.length) {
+      client.upload(session.id, files).then(bumpFiles, error => setNotice(error.message));
+    }
+  };
+
+  const openNotebook = () => {
+    if (session.workspace_path) {
+      openPath(`${session.workspace_path}/notebooks/${session.id}.ipynb`);
+    }
+  };
+
+  return (
+    <div
+      className={`jp-dsagent-chat ${dragging ? 'jp-mod-dropping' : ''}`}
+      onDragOver={e => {
+        if (e.dataTransfer.types.includes('Files')) {
+          e.preventDefault();
+          setDragging(true);
+        }
+      }}
+      onDragLeave={() => setDragging(false)}
+      onDrop={e => {
+        if (e.dataTransfer.files.length) {
+          e.preventDefault();
+          setDragging(false);
+          upload(Array.from(e.dataTransfer.files));
+        }
+      }}
+    >
+      <div className="jp-dsagent-chat-header">
+        <button
+          className="jp-dsagent-icon-button"
+          aria-label="Back to sessions"
+          title="Sessions"
+          onClick={props.onBack}
+        >
+          <caretLeftIcon.react tag="span" />
+        </button>
+        <span className="jp-dsagent-title" title={session.id}>
+          {session.name || session.id}
+        </span>
+        <button
+          className="jp-dsagent-icon-button"
+          aria-label="Open notebook"
+          title="Open the session notebook"
+          onClick={openNotebook}
+        >
+          <notebookIcon.react tag="span" />
+        </button>
+      </div>
+      <div className="jp-dsagent-settings">
+        <ModelPicker
+          id={`dsagent-${session.id}`}
+          value={session.model}
+          onChange={model => update({ model })}
+        />
+        <HitlModePicker value={session.hitl_mode} onChange={hitl_mode => update({ hitl_mode })} />
+      </div>
+      {session.missing_api_key && (
+        <div className="jp-dsagent-banner jp-mod-warning" role="alert">
+          No API key for model {session.model}: set {session.missing_api_key} on the server or pick
+          another model.
+        </div>
+      )}
+      {banner && (
+        <div className="jp-dsagent-banner" role="alert">
+          <span>{banner}</span>
+          <button
+            className="jp-dsagent-icon-button"
+            aria-label="Dismiss error"
+            onClick={() => {
+              chat.dismissError();
+              setNotice(null);
+            }}
+          >
+            ×
+          </button>
+        </div>
+      )}
+      {state.plan && <PlanPanel plan={state.plan} />}
+      <div className="jp-dsagent-scroll">
+        <Transcript items={state.items} running={state.running} />
+        {state.pending && (
+          <HitlCard key={state.pendingKey} request={state.pending} decide={chat.decide} />
+        )}
+        <div ref={end} />
+      </div>
+      {usage.total_tokens > 0 && <UsageLine usage={usage} label="Session" />}
+      <FilesPanel
+        sessionId={session.id}
+        workspacePath={session.workspace_path}
+        version={filesVersion}
+        onError={setNotice}
+      />
+      <ChatInput
+        running={state.running}
+        ready={state.loaded}
+        onSend={chat.send}
+        onStop={chat.stop}
+      />
+    </div>
+  );
+}
