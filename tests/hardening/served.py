@@ -1,0 +1,133 @@
+"""The hardening suite's tools: real ``dsagent serve`` processes, measured by PID, and SSE helpers.
+
+Every attack runs against a server in its own process (started and stopped by PID), so memory, file
+descriptors, kernels and crashes are those of the product, not of pytest. Counts are bounded for a
+2-core CI; ``DSAGENT_HARDENING_LONG=1`` runs the long versions (see RELIABILITY.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import psutil
+from fake_llm import FakeLLM, FakeReply
+from test_serve import Served, free_port, serve_env
+
+KEY = "hardening-key"
+MB = 1024 * 1024
+LONG = os.environ.get("DSAGENT_HARDENING_LONG", "").lower() in {"1", "true", "yes"}
+
+
+def scaled(short: int, long: int) -> int:
+    """A count for the default run, or for the long run (``DSAGENT_HARDENING_LONG=1``)."""
+    return long if LONG else short
+
+
+class Server(Served):
+    """``dsagent serve`` with the API key, pointed at the scripted model, plus process figures."""
+
+    def __init__(self, root: Path, llm: FakeLLM | None = None, *args: str) -> None:
+        options = [f"--DSAgent.api_base={llm.api_base}", "--DSAgent.default_model=scripted"] if llm else []
+        super().__init__(root, serve_env(DSAGENT_API_KEY=KEY), [*options, "--DSAgent.sse_keepalive=0.5", *args])
+        self.headers = {"X-API-Key": KEY}
+
+    def start(self, timeout: float = 60) -> Server:
+        """Start, or start again after a stop or a kill, on a port free now (the old one may be taken)."""
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        return super().start(timeout)
+
+    @property
+    def process(self) -> psutil.Process:
+        assert self.proc is not None
+        return psutil.Process(self.proc.pid)
+
+    def rss(self) -> int:
+        return self.process.memory_info().rss
+
+    def fds(self) -> int:
+        return self.process.num_fds()
+
+    def kernels(self) -> list[psutil.Process]:
+        """Kernel processes this server started (and has not reaped)."""
+        return [p for p in self.process.children(recursive=True) if "ipykernel" in " ".join(p.cmdline())]
+
+    def client(self, timeout: float = 60) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers=self.headers, timeout=timeout)
+
+    def kill(self) -> None:
+        """SIGKILL, as an OOM killer or a power cut would; its kernels are orphaned, so end them too."""
+        kernels = self.kernels()
+        self.stop(signal.SIGKILL)
+        for kernel in kernels:
+            kernel.kill()
+
+
+def session(http: httpx.Client, **body: object) -> str:
+    r = http.post("/api/sessions", json=body)
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def events(http: httpx.Client, method: str, path: str, **kwargs: object) -> list[dict]:
+    """A whole Server-Sent Events response as ``{"event", "id", "data"}`` dicts, comments left out."""
+    out, frame = [], {}
+    with http.stream(method, path, **kwargs) as r:
+        assert r.status_code == 200, r.read().decode()
+        for line in r.iter_lines():
+            if line.startswith("event: "):
+                frame["event"] = line[7:]
+            elif line.startswith("id: "):
+                frame["id"] = int(line[4:])
+            elif line.startswith("data: "):
+                frame["data"] = json.loads(line[6:])
+            elif line == "" and frame:
+                out.append({"id": None, **frame})
+                frame = {}
+    return out
+
+
+def chat(http: httpx.Client, sid: str, message: str) -> list[dict]:
+    """One streamed task, deltas left out."""
+    stream = events(http, "POST", f"/api/sessions/{sid}/chat/stream", json={"message": message})
+    return [e for e in stream if e["event"] != "llm_delta"]
+
+
+@contextmanager
+def peak_rss(server: Server):
+    """Sample the server's RSS every 20 ms while the block runs; yields a one-item list: the peak."""
+    peak = [server.rss()]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.02):
+            peak[0] = max(peak[0], server.rss())
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        yield peak
+    finally:
+        done.set()
+        sampler.join()
+
+
+TASK = "task: "
+ROUNDS = ["<code>\nx = 1\nprint(x)", "<code>\nprint(x + 1)", "<answer>done"]
+
+
+class ThreeRounds(FakeLLM):
+    """Answers every message starting with ``TASK`` in three rounds (code, code, answer), whatever the
+    order in which concurrent sessions ask: the reply follows from the conversation it is sent."""
+
+    def _next_reply(self) -> FakeReply:
+        messages = self.requests[-1]["messages"]  # appended just before this call, on the same loop
+        start = max(i for i, m in enumerate(messages) if m["role"] == "user" and m["content"].startswith(TASK))
+        answered = sum(m["role"] == "assistant" for m in messages[start:])
+        return FakeReply(text=ROUNDS[min(answered, len(ROUNDS) - 1)])
