@@ -15,6 +15,8 @@ from client import Client
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
+# where scripts/test installs the peers that are not Python packages of the test venv
+TOOLS = Path(os.environ.get("DSAGENT_TEST_TOOLS") or Path.home() / ".cache" / "dsagent-tests")
 
 
 def free_port() -> int:

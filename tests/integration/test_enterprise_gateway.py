@@ -1,7 +1,7 @@
 """Jupyter Enterprise Gateway 3.x runs the agent's kernels (local process proxy, as on one cluster node).
 
-It pins jupyter_server<2 and jupyter_client<7, so it lives in its own virtualenv (.cache/eg, made by
-scripts/test); its kernels run this project's Python. It refuses kernels for root unless the
+It pins jupyter_server<2 and jupyter_client<7, so it lives in its own virtualenv
+($DSAGENT_TEST_TOOLS/eg, made by scripts/test); its kernels run this project's Python. It refuses kernels for root unless the
 request names a user, which the server forwards from its KERNEL_USERNAME.
 """
 
@@ -13,11 +13,11 @@ import sys
 import httpx
 import pytest
 from agent_task import run_plot_task
-from procs import ROOT, DSAgentServe, Proc, clean_env, free_port
+from procs import TOOLS, DSAgentServe, Proc, clean_env, free_port
 
-EG = ROOT / ".cache" / "eg" / "bin" / "jupyter-enterprisegateway"
+EG = TOOLS / "eg" / "bin" / "jupyter-enterprisegateway"
 if not EG.exists():
-    pytest.skip("scripts/test installs Enterprise Gateway into .cache/eg", allow_module_level=True)
+    pytest.skip("scripts/test installs Enterprise Gateway into $DSAGENT_TEST_TOOLS/eg", allow_module_level=True)
 LOCAL_PROXY = "enterprise_gateway.services.processproxies.processproxy.LocalProcessProxy"
 
 

@@ -15,12 +15,12 @@ import httpx
 import pytest
 from agent_task import run_plot_task
 from client import Client
-from procs import ROOT, VENV_BIN, Proc, clean_env, free_port
+from procs import ROOT, TOOLS, VENV_BIN, Proc, clean_env, free_port
 
 pytest.importorskip("jupyterhub", reason="scripts/test installs jupyterhub")
-CHP = ROOT / ".cache" / "chp" / "node_modules" / ".bin" / "configurable-http-proxy"
+CHP = TOOLS / "chp" / "node_modules" / ".bin" / "configurable-http-proxy"
 if not CHP.exists():
-    pytest.skip("scripts/test installs configurable-http-proxy into .cache/chp", allow_module_level=True)
+    pytest.skip("scripts/test installs configurable-http-proxy into $DSAGENT_TEST_TOOLS/chp", allow_module_level=True)
 
 ADMIN_TOKEN = "integration-admin-token"
 PANEL = ROOT / "dsagent_ext" / "labextension" / "package.json"
