@@ -48,8 +48,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
         terminalreporter.write_line(f"DSAgent panel screenshots: {folder}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(screenshots, pytestconfig):
+    """Chromium for one module: Playwright's sync API keeps an asyncio loop running in this thread
+    while it is open, which would break the async tests that run after the browser modules."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"chromium not found at {CHROMIUM}: apt-get install chromium (scripts/test does)")
     if not PANEL_BUILD.exists():
