@@ -14,7 +14,6 @@ from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
 from traitlets import Bool, Float, Integer, Unicode, default, validate
 
-from . import __version__
 from .auth import ApiKeyAuth
 from .handlers import route_table
 from .models import HITLMode

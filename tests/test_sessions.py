@@ -7,7 +7,6 @@ import json
 import re
 
 import pytest
-from tornado.httpclient import HTTPClientError
 
 
 async def call(jp_fetch, *path, method="GET", body=None, params=None):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,8 +18,9 @@ from typing import Any
 
 from jupyter_core.utils import ensure_async
 
-from ..models import ExecutionResult, ImageOutput, KernelState
+from ..models import ExecutionResult, KernelState
 from .introspect import INTROSPECT_CODE, parse_state, setup_code, workspace_found
+from .outputs import CellOutput
 
 START_TIMEOUT = 60.0  # kernel_info round trip after a (re)start
 RECOVER_TIMEOUT = 10.0  # how long the server's auto-restarter gets to bring a dead kernel back
@@ -31,81 +31,6 @@ INTROSPECT_TIMEOUT = 10.0
 QUEUE_POLL = 0.005  # how often a gateway client's message queues are checked (they are spun on otherwise)
 
 DIED_ERROR = "The kernel died while running this cell; it will be restarted on the next execution"
-
-_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
-_IMAGE_MIMES = {"image/png": "png", "image/jpeg": "jpeg", "image/svg+xml": "svg"}
-
-
-def strip_ansi(text: str) -> str:
-    """Remove terminal colour codes, which only cost the model tokens."""
-    return _ANSI.sub("", text)
-
-
-class _CappedText:
-    """Keep the head of a stream up to ``cap`` characters; count, but do not hold, the rest."""
-
-    def __init__(self, cap: int) -> None:
-        self.cap = cap
-        self.parts: list[str] = []
-        self.size = 0
-        self.dropped = 0
-
-    def add(self, text: str) -> None:
-        keep = text[: max(self.cap - self.size, 0)]
-        if keep:
-            self.parts.append(keep)
-            self.size += len(keep)
-        self.dropped += len(text) - len(keep)
-
-    def value(self) -> str:
-        text = strip_ansi("".join(self.parts))
-        if self.dropped:
-            text += f"\n[... output truncated: {self.dropped} characters omitted ...]"
-        return text
-
-
-class _Output:
-    """What one request published on iopub."""
-
-    def __init__(self, cap: int) -> None:
-        self.cap = cap
-        self.stdout = _CappedText(cap)
-        self.stderr = _CappedText(cap)
-        self.images: list[ImageOutput] = []
-        self.error: str | None = None
-
-    def add(self, msg: dict[str, Any]) -> None:
-        kind, content = msg["msg_type"], msg["content"]
-        if kind == "stream":
-            (self.stderr if content.get("name") == "stderr" else self.stdout).add(content["text"])
-        elif kind in ("execute_result", "display_data"):
-            self._add_bundle(content.get("data", {}), kind == "execute_result")
-        elif kind == "error":
-            error = _CappedText(self.cap)
-            error.add(f"{content.get('ename', 'Error')}: {content.get('evalue', '')}\n")
-            error.add("\n".join(content.get("traceback", [])))
-            self.error = error.value().rstrip()
-
-    def _add_bundle(self, data: dict[str, Any], is_result: bool) -> None:
-        # One image per bundle (png over jpeg over svg); text of a display only when it is no image,
-        # so a figure does not also print "<Figure size 640x480 with 1 Axes>".
-        mime = next((m for m in _IMAGE_MIMES if m in data), None)
-        if mime:
-            self.images.append(ImageOutput(format=_IMAGE_MIMES[mime], mime=mime, data=data[mime]))
-        if "text/plain" in data and (is_result or not mime):
-            self.stdout.add(data["text/plain"] + "\n")
-
-    def result(self, success: bool, error: str | None, started: float) -> ExecutionResult:
-        return ExecutionResult(
-            stdout=self.stdout.value(),
-            stderr=self.stderr.value(),
-            error=error,
-            images=self.images,
-            success=success,
-            execution_time_ms=round((time.monotonic() - started) * 1000, 1),
-            truncated=bool(self.stdout.dropped or self.stderr.dropped),
-        )
-
 
 class KernelSession:
     """One session's kernel: started through the server's kernel manager so it is listed, culled and remote-capable."""
@@ -320,7 +245,7 @@ class KernelSession:
         msg_id = client.execute(
             code, silent=silent, store_history=not silent, allow_stdin=False, stop_on_error=False
         )
-        out = _Output(self.output_cap)
+        out = CellOutput(self.output_cap)
         outcome = await self._collect(msg_id, out, started + timeout)
         error = out.error
         if outcome == "timeout":
@@ -343,7 +268,7 @@ class KernelSession:
             error = f"Execution {status}"
         return out.result(error is None, error, started)
 
-    async def _collect(self, msg_id: str, out: _Output, deadline: float) -> str:
+    async def _collect(self, msg_id: str, out: CellOutput, deadline: float) -> str:
         """Gather our request's iopub output until it is idle: "idle", "timeout" or "died"."""
         while True:
             remaining = deadline - time.monotonic()
