@@ -9,6 +9,28 @@ from typing import Any
 import httpx
 
 
+class SSEReader:
+    """Turns Server-Sent Events lines into ``{"event", "id", "data"}`` frames (comments: ``event: comment``)."""
+
+    def __init__(self) -> None:
+        self.frame: dict[str, Any] = {}
+
+    def feed(self, line: str) -> dict[str, Any] | None:
+        """The frame this line completes, if any."""
+        if line.startswith(":"):
+            return {"event": "comment", "id": None, "data": line[1:].strip()}
+        if line.startswith("event: "):
+            self.frame["event"] = line[7:]
+        elif line.startswith("id: "):
+            self.frame["id"] = int(line[4:])
+        elif line.startswith("data: "):
+            self.frame["data"] = json.loads(line[6:])
+        elif line == "" and self.frame:
+            frame, self.frame = {"id": None, **self.frame}, {}
+            return frame
+        return None
+
+
 class Client:
     def __init__(self, base: str, headers: dict[str, str]) -> None:
         self.base = base.rstrip("/")
@@ -31,19 +53,10 @@ class Client:
         async with self.http() as http, http.stream(method, path, **kwargs) as r:
             assert r.status_code == 200, (await r.aread()).decode()
             assert r.headers["content-type"].startswith("text/event-stream")
-            frame: dict[str, Any] = {}
+            reader = SSEReader()
             async for line in r.aiter_lines():
-                if line.startswith(":"):
-                    yield {"event": "comment", "id": None, "data": line[1:].strip()}
-                elif line.startswith("event: "):
-                    frame["event"] = line[7:]
-                elif line.startswith("id: "):
-                    frame["id"] = int(line[4:])
-                elif line.startswith("data: "):
-                    frame["data"] = json.loads(line[6:])
-                elif line == "" and frame:
-                    yield {"id": None, **frame}
-                    frame = {}
+                if (frame := reader.feed(line)) is not None:
+                    yield frame
 
     async def chat_stream(self, session_id: str, message: str) -> list[dict[str, Any]]:
         """A whole streamed task, keepalive comments left out."""

@@ -7,7 +7,6 @@ descriptors, kernels and crashes are those of the product, not of pytest. Counts
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import threading
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+from client import SSEReader
 from fake_llm import FakeLLM, FakeReply
 from test_serve import Served, free_port, serve_env
 
@@ -77,19 +77,13 @@ def session(http: httpx.Client, **body: object) -> str:
 
 def events(http: httpx.Client, method: str, path: str, **kwargs: object) -> list[dict]:
     """A whole Server-Sent Events response as ``{"event", "id", "data"}`` dicts, comments left out."""
-    out, frame = [], {}
+    out, reader = [], SSEReader()
     with http.stream(method, path, **kwargs) as r:
         assert r.status_code == 200, r.read().decode()
         for line in r.iter_lines():
-            if line.startswith("event: "):
-                frame["event"] = line[7:]
-            elif line.startswith("id: "):
-                frame["id"] = int(line[4:])
-            elif line.startswith("data: "):
-                frame["data"] = json.loads(line[6:])
-            elif line == "" and frame:
-                out.append({"id": None, **frame})
-                frame = {}
+            frame = reader.feed(line)
+            if frame is not None and frame["event"] != "comment":
+                out.append(frame)
     return out
 
 
