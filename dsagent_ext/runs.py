@@ -18,7 +18,7 @@ from .engine.llm import LLMClient, LLMError, missing_api_key
 from .engine.runner import AgentRunner, RunConfig
 from .models import ChatResponse, RoundResult, Usage
 from .sessions import LOG_ONLY, Session, SessionBusy, SessionService
-from .store.history import derive_turns
+from .store.history import stored_turns
 from .store.notebook import build_notebook
 
 if TYPE_CHECKING:
@@ -165,7 +165,7 @@ class RunService:
 
     async def _history(self, session: Session, runner: AgentRunner, events: list[dict[str, Any]]) -> list[dict[str, str]]:
         """Earlier tasks as model messages, summarised first when they outgrow ``context_tokens``."""
-        turns = [t.model_dump(mode="json") for t in derive_turns(events)]
+        turns = stored_turns(events)
         summary = next((r["data"] for r in reversed(events) if r["event"] == "summary"), None)
         covered = summary["turns"] if summary else 0
         limit = runner.config.feedback_chars

@@ -83,6 +83,11 @@ def turns_page(events: Iterable[dict[str, Any]], offset: int, limit: int) -> tup
     return [_turn(*source) for source in sources[offset : offset + limit]], len(sources)
 
 
+def stored_turns(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The turns as logged (already JSON), for code that only reads them: no model round trip."""
+    return [{**record["data"], "user_message": user} for record, user in _turn_sources(events)]
+
+
 def _turn_sources(events: Iterable[dict[str, Any]]) -> list[tuple[dict[str, Any], str | None]]:
     sources = []
     pending_user: str | None = None
