@@ -210,11 +210,8 @@ class DSAgent(ExtensionApp):
         self.handlers.extend((url_path_join(prefix, pattern), handler) for pattern, handler in route_table())
 
     async def _start_jupyter_server_extension(self, serverapp: object) -> None:
-        """Rewrite the notebooks of tasks a killed server left open: a kill between logging a round and
-        saving the notebook must not lose that round from it."""
-        runs: RunService = self.settings["dsagent_runs"]
-        for session in self.session_service.interrupted:
-            await runs.save_notebook(session)
+        """Rebuild the notebooks a killed server left behind their logs (tasks it interrupted included)."""
+        await self.session_service.notebooks.repair(self.session_service.loaded())
 
     async def stop_extension(self) -> None:
         """Let running tasks end cleanly; kernels belong to the server's kernel manager."""

@@ -11,15 +11,12 @@ import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from jupyter_core.utils import ensure_async
-
 from .engine.conversation import history_from_turns, summary_request
 from .engine.llm import LLMClient, LLMError, missing_api_key
 from .engine.runner import AgentRunner, RunConfig
 from .models import ChatResponse, RoundResult, Usage
 from .sessions import LOG_ONLY, Session, SessionBusy, SessionService
 from .store.history import stored_turns
-from .store.notebook import build_notebook
 
 if TYPE_CHECKING:
     from .app import DSAgent
@@ -152,7 +149,6 @@ class RunService:
             async for event in runner.run(message):
                 session.publish(event.name, event.data)
                 if event.name == "round_complete":
-                    await self.save_notebook(session)
                     self.sessions.save(session)
         except asyncio.CancelledError:  # cancelled before the first round began: still end the stream
             session.publish(TERMINAL, {})
@@ -185,19 +181,6 @@ class RunService:
             return history_from_turns(turns[keep:], limit, summary and summary["content"])
         session.publish("summary", {"content": text, "turns": keep, "tokens_before": tokens})
         return history_from_turns(turns[keep:], limit, text)
-
-    async def save_notebook(self, session: Session) -> None:
-        """Write ``notebooks/<id>.ipynb`` through the contents manager so every backend gets it."""
-        nb = build_notebook(session.record.name, session.events.read())
-        name = f"notebooks/{session.id}.ipynb"
-        path = self.sessions.workspace.api_path(session.folder / name)
-        try:
-            model = {"type": "notebook", "format": "json", "content": nb}
-            await ensure_async(self.config.serverapp.contents_manager.save(model, path))
-        except Exception as e:
-            self.log.warning("DSAgent: could not save the notebook of session %s: %s", session.id, e)
-            return
-        session.record.notebook = name
 
     def _last_task_start(self, session: Session) -> int:
         starts = [r["seq"] for r in session.events.read() if r["event"] == "user_message"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,7 @@ from .models import (
     SessionStatus,
     UpdateSessionRequest,
 )
+from .notebooks import NotebookWriter
 from .store.events import EventLog
 from .store.history import closing_round, unfinished_task
 from .store.records import SessionRecord, load_record, now, save_record
@@ -54,7 +56,14 @@ class SessionBusy(RuntimeError):
 class Session:
     """One session: its record on disk plus what only lives while the server runs."""
 
-    def __init__(self, record: SessionRecord, folder: Path, kernel: KernelSession, hitl_timeout: float) -> None:
+    def __init__(
+        self,
+        record: SessionRecord,
+        folder: Path,
+        kernel: KernelSession,
+        hitl_timeout: float,
+        on_logged: Callable[[Session], None] | None = None,
+    ) -> None:
         self.record = record
         self.folder = folder
         self.events = EventLog(folder)
@@ -63,6 +72,7 @@ class Session:
         self.kernel_start: asyncio.Task[None] | None = None
         self.run: asyncio.Task[Any] | None = None
         self.subscribers: set[asyncio.Queue[Any]] = set()
+        self.on_logged = on_logged  # the notebook follows the log
 
     @property
     def id(self) -> str:
@@ -79,6 +89,8 @@ class Session:
         else:
             record = self.events.append(event, data)
             self.record.message_count += event in MESSAGE_EVENTS
+            if self.on_logged is not None:
+                self.on_logged(self)
         if event not in LOG_ONLY:
             for queue in list(self.subscribers):
                 queue.put_nowait(record)
@@ -96,7 +108,7 @@ class SessionService:
         self.workspace = workspace
         self.log = log
         self._sessions: dict[str, Session] = {}
-        self.interrupted: list[Session] = []  # sessions whose last task a killed server left open
+        self.notebooks = NotebookWriter(lambda: config.serverapp.contents_manager, workspace, log)
         for session_id in workspace.session_ids():
             folder = workspace.session_dir(session_id)
             record = load_record(folder)
@@ -123,7 +135,6 @@ class SessionService:
         session.publish("done", {"usage": usage.model_dump(mode="json"), "interrupted": True})
         session.record.message_count = sum(r["event"] in MESSAGE_EVENTS for r in events)
         self.save(session)
-        self.interrupted.append(session)
 
     @property
     def kernel_manager(self) -> Any:
@@ -137,7 +148,7 @@ class SessionService:
             cwd=str(folder),
             log=self.log,
         )
-        return Session(record, folder, kernel, self.config.hitl_timeout)
+        return Session(record, folder, kernel, self.config.hitl_timeout, on_logged=self.notebooks.changed)
 
     # --- queries ---------------------------------------------------------------------------------
 
@@ -154,10 +165,14 @@ class SessionService:
         matching.sort(key=lambda s: s.record.updated_at, reverse=True)
         return matching[:limit], len(matching)
 
+    def loaded(self) -> list[Session]:
+        """Every session this server knows, in no particular order."""
+        return list(self._sessions.values())
+
     def response(self, session: Session) -> SessionResponse:
         record = session.record
         return SessionResponse(
-            **record.model_dump(exclude={"notebook"}),
+            **record.model_dump(),
             workspace_path=self.workspace.api_path(session.folder),
             missing_api_key=missing_api_key(record.model, self.config.api_base),
             running_task=self._running_task(session) if session.busy else None,
@@ -285,14 +300,17 @@ class SessionService:
         if session.kernel_start is not None:
             await asyncio.gather(session.kernel_start, return_exceptions=True)
         await session.kernel.shutdown()
+        await self.notebooks.forget(session)
         self._sessions.pop(session.id, None)
         await asyncio.to_thread(shutil.rmtree, session.folder, ignore_errors=True)
 
     async def shutdown(self) -> None:
-        """Server stop: cancel runs (their closing events are logged) and kernel boots in flight."""
+        """Server stop: cancel runs (their closing events are logged) and kernel boots in flight,
+        then write the notebooks still behind their logs."""
         tasks = [t for s in self._sessions.values() for t in (s.run, s.kernel_start) if t is not None and not t.done()]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self.notebooks.flush_all(self._sessions.values())
         for session in self._sessions.values():
             session.kernel.close()

@@ -85,6 +85,8 @@ class FilesHandler(DSAgentHandler):
         """List the files of a category (default ``data``), newest first."""
         session = self.session(session_id)
         category = category_arg(self.get_query_argument("category", None))
+        if category == FileCategory.notebooks:
+            await self.service.notebooks.flush(session)  # list the notebook as of the latest event
         files = [
             FileInfo(name=name, size=stat.st_size, modified=mtime(stat), category=category)
             for name, stat in list_files(session.path(category))
@@ -121,7 +123,9 @@ class FileHandler(FileTransferHandler):
     @web.authenticated
     @authorized
     async def get(self, session_id: str, filename: str) -> None:
-        """Download a file of a category as an attachment."""
+        """Download a file of a category as an attachment (the session notebook as of the latest event)."""
+        if self.get_query_argument("category", None) == FileCategory.notebooks.value:
+            await self.service.notebooks.flush(self.session(session_id))
         await self.send_file(self._stored(session_id, filename))
 
     @web.authenticated

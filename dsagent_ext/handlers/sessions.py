@@ -107,9 +107,10 @@ class NotebookHandler(DSAgentHandler):
     async def get(self, session_id: str) -> None:
         """Download the session's notebook."""
         session = self.session(session_id)
-        name = session.record.notebook
-        path = session.folder / name if name else None
-        if path is None or not path.is_file():
+        notebooks = self.service.notebooks
+        await notebooks.flush(session)
+        path = session.folder / notebooks.name(session)
+        if not path.is_file():
             raise web.HTTPError(404, "No notebook available for this session yet: it is written after the first chat round")
         self.set_header("Content-Type", "application/x-ipynb+json")
         self.set_header("Content-Disposition", f'attachment; filename="{session.id}.ipynb"')

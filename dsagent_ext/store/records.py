@@ -32,7 +32,6 @@ class SessionRecord(BaseModel):
     hitl_mode: HITLMode
     message_count: int = 0
     kernel_variables: int = 0
-    notebook: str | None = None
 
     def touch(self) -> None:
         self.updated_at = now()

@@ -101,6 +101,8 @@ async def test_alice_chats_at_her_url(hub, llm):
     # the workspace and the notebook (written through her contents manager) are in alice's home
     workspace = hub.base / "home" / "alice" / "dsagent" / "sessions" / sid
     assert (workspace / "artifacts" / "trend.png").is_file()
+    r = await alice.call("GET", f"/api/sessions/{sid}/files", params={"category": "notebooks"})  # written by now
+    assert [f["name"] for f in r.json()["files"]] == [f"{sid}.ipynb"]
     assert (workspace / "notebooks" / f"{sid}.ipynb").is_file()
 
 

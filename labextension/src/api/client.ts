@@ -140,6 +140,17 @@ export class DSAgentClient {
     return list.files;
   }
 
+  /** Whether the session notebook exists; listing the notebooks makes the server write it up to date. */
+  async hasNotebook(id: string): Promise<boolean> {
+    const list = await this.json<{ files: StoredFile[] }>(
+      'GET',
+      [id, 'files'],
+      undefined,
+      '?category=notebooks'
+    );
+    return list.files.some(file => file.name === `${id}.ipynb`);
+  }
+
   deleteDataFile(id: string, name: string): Promise<void> {
     return this.json('DELETE', [id, 'files', name], undefined, '?category=data');
   }

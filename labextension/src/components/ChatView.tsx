@@ -45,9 +45,17 @@ export function ChatView(props: {
   };
 
   const openNotebook = () => {
-    if (session.workspace_path) {
-      openPath(`${session.workspace_path}/notebooks/${session.id}.ipynb`);
+    const folder = session.workspace_path;
+    if (!folder) {
+      return;
     }
+    client.hasNotebook(session.id).then(exists => {
+      if (exists) {
+        openPath(`${folder}/notebooks/${session.id}.ipynb`);
+      } else {
+        setNotice('No notebook yet: it is written after the first round.');
+      }
+    }, error => setNotice(error.message));
   };
 
   return (
