@@ -8,6 +8,7 @@ import os
 import time
 
 import pytest
+from jupyter_client.asynchronous import AsyncKernelClient
 
 from dsagent_ext.engine.kernel import DIED_ERROR, KernelSession
 
@@ -100,9 +101,43 @@ async def test_introspection(kernel):
     assert (frame.name, frame.shape, frame.columns) == ("df", [3, 2], ["a", "b"])
     assert frame.dtypes["a"] == "int64" and frame.memory_mb >= 0
     assert state.is_running and kernel.snapshot == state
-    # the helper leaves nothing behind
+    # only the hidden helper stays behind
     result = await kernel.execute("print(sorted(k for k in globals() if 'dsagent' in k))", timeout=10)
-    assert result.stdout == "[]\n"
+    assert result.stdout == "['__dsagent_state']\n"
+
+
+async def test_a_described_cell_saves_the_next_introspection(kernel):
+    result = await kernel.execute("rows = [1, 2, 3]", timeout=10, describe=True)
+    assert result.success
+    described = kernel.snapshot
+    assert {v.name: v.type for v in described.variables} == {"rows": "list[3]"}
+    assert await kernel.state(reuse=True) is described  # no new request to the kernel
+    assert await kernel.state() is not described  # without reuse the kernel is asked
+    # a cell without the description, or a failing one, makes the kernel describe itself again
+    await kernel.execute("more = 1", timeout=10)
+    assert {v.name for v in (await kernel.state(reuse=True)).variables} == {"rows", "more"}
+    failed = await kernel.execute("late = 2\n1 / 0", timeout=10, describe=True)
+    assert not failed.success
+    assert {v.name for v in (await kernel.state(reuse=True)).variables} == {"rows", "more", "late"}
+    # a reset namespace loses the helper: the full introspection brings it back
+    await kernel.execute("%reset -f\nq = 1", timeout=10, describe=True)
+    assert [v.name for v in (await kernel.state(reuse=True)).variables] == ["q"]
+    await kernel.execute("r = 2", timeout=10, describe=True)
+    assert [v.name for v in kernel.snapshot.variables] == ["q", "r"]
+
+
+async def test_code_another_client_runs_is_noticed(jp_serverapp, kernel):
+    """Only the agent's next round reuses a description; everything else asks the kernel."""
+    await kernel.execute("mine = 1", timeout=10, describe=True)
+    other = AsyncKernelClient(connection_file=jp_serverapp.kernel_manager.get_kernel(kernel.kernel_id).connection_file)
+    other.load_connection_file()  # a client of its own, like a console another program opens on this kernel
+    other.start_channels()
+    try:
+        reply = await other.execute_interactive("theirs = 2", timeout=10)
+        assert reply["content"]["status"] == "ok"
+    finally:
+        other.stop_channels()
+    assert {v.name for v in (await kernel.state()).variables} == {"mine", "theirs"}
 
 
 async def test_state_during_a_cell_answers_the_snapshot(kernel):

@@ -1,12 +1,16 @@
 """Code run inside the agent's kernel: start-up setup, and a namespace description for the model.
 
-Both run silently (``store_history=False``) and leave no names behind, so the user namespace shows
-only what the agent's code created plus the standard imports.
+Both run silently (``store_history=False``). The description is a helper the kernel keeps under a
+hidden name (``__dsagent_state``, skipped like every ``_`` name), so the agent's cells can ask for it
+as a ``user_expressions`` entry of the same request instead of a second round trip; when the helper
+is gone (``%reset``) the full code defines it again.
 """
 
 from __future__ import annotations
 
+import ast
 import json
+from typing import Any
 
 from ..models import KernelState
 
@@ -34,7 +38,7 @@ import pandas as pd
 import matplotlib.pyplot as plt
 """
 
-# One JSON line on stdout. Cheap by design: no full repr of DataFrames or huge containers
+# Returns one JSON line. Cheap by design: no full repr of DataFrames or huge containers
 # (reprlib bounds them), every value guarded so one odd object cannot fail the whole call.
 INTROSPECT_CODE = """\
 def __dsagent_state():
@@ -98,11 +102,9 @@ def __dsagent_state():
             except Exception:
                 dataframes.append({"name": name, "shape": [0, 0], "columns": [], "dtypes": {}, "memory_mb": 0.0})
     return json.dumps({"variables": variables, "dataframes": dataframes, "imports": imports})
-try:
-    print(__dsagent_state())
-finally:
-    del __dsagent_state
+print(__dsagent_state())
 """
+STATE_EXPRESSION = "__dsagent_state()"
 
 
 def setup_code(cwd: str) -> str:
@@ -113,6 +115,17 @@ def setup_code(cwd: str) -> str:
 def workspace_found(setup_stdout: str) -> bool:
     """False only when the setup cell reported that the kernel cannot see its workspace."""
     return f"{_WORKSPACE_MARK} False" not in setup_stdout
+
+
+def parse_expression(reply: dict[str, Any]) -> KernelState | None:
+    """The state a ``user_expressions`` entry evaluated after a cell, or None when it failed."""
+    if reply.get("status") != "ok":
+        return None
+    text = reply.get("data", {}).get("text/plain", "")
+    try:
+        return KernelState(**json.loads(ast.literal_eval(text)), is_running=True)
+    except (ValueError, SyntaxError, TypeError):
+        return None
 
 
 def parse_state(stdout: str) -> KernelState:

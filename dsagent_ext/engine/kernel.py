@@ -19,7 +19,7 @@ from typing import Any
 from jupyter_core.utils import ensure_async
 
 from ..models import ExecutionResult, KernelState
-from .introspect import INTROSPECT_CODE, parse_state, setup_code, workspace_found
+from .introspect import INTROSPECT_CODE, STATE_EXPRESSION, parse_expression, parse_state, setup_code, workspace_found
 from .outputs import CellOutput
 
 START_TIMEOUT = 60.0  # kernel_info round trip after a (re)start
@@ -53,6 +53,7 @@ class KernelSession:
         self.log = log or logging.getLogger(__name__)
         self.kernel_id: str | None = None
         self.snapshot = KernelState()
+        self._fresh = False  # ``snapshot`` came back with our last cell (and no cell of ours ran since)
         self.workspace_reachable = True  # the kernel sees ``cwd`` (false: a gateway host without the files)
         self._client: Any = None
         self._poll_queues = False  # the client's channels are thread-fed queues (gateway mode)
@@ -76,20 +77,29 @@ class KernelSession:
         async with self._lock:
             await self._ensure_started()
 
-    async def execute(self, code: str, *, timeout: float) -> ExecutionResult:
+    async def execute(self, code: str, *, timeout: float, describe: bool = False) -> ExecutionResult:
         """Run a cell, waiting at most ``timeout`` seconds for all of it.
 
+        With ``describe`` the kernel also describes its namespace in the same request (a few
+        milliseconds in the kernel, no extra round trip), so the next ``state()`` is free.
         A failing cell is a result with ``success=False``; only a kernel that cannot be
         started raises (``RuntimeError`` or ``TimeoutError``).
         """
         async with self._lock:
             await self._ensure_started()
-            return await self._run(code, timeout=timeout)
+            return await self._run(code, timeout=timeout, describe=describe)
 
-    async def state(self) -> KernelState:
-        """Describe the namespace; while the kernel is in use answer the last snapshot at once."""
+    async def state(self, *, reuse: bool = False) -> KernelState:
+        """Describe the namespace; while the kernel is in use answer the last snapshot at once.
+
+        With ``reuse``, a description that came back with our last cell is answered without asking
+        the kernel again (the agent's next round, moments later); otherwise the kernel is asked, since
+        other clients (a console on this kernel) may have run code since.
+        """
         if self.busy or self._client is None or not self.is_alive:
             return self.snapshot.model_copy(update={"is_running": self.is_alive})
+        if reuse and self._fresh:
+            return self.snapshot
         async with self._lock:
             return await self._introspect()
 
@@ -239,11 +249,15 @@ class KernelSession:
 
     # -- one request -------------------------------------------------------------------------------
 
-    async def _run(self, code: str, *, timeout: float, silent: bool = False) -> ExecutionResult:
+    async def _run(self, code: str, *, timeout: float, silent: bool = False, describe: bool = False) -> ExecutionResult:
         started = time.monotonic()
         client = self._client
+        if not silent:
+            self._fresh = False
+        expressions = {"state": STATE_EXPRESSION} if describe else {}
         msg_id = client.execute(
-            code, silent=silent, store_history=not silent, allow_stdin=False, stop_on_error=False
+            code, silent=silent, store_history=not silent, user_expressions=expressions,
+            allow_stdin=False, stop_on_error=False,
         )
         out = CellOutput(self.output_cap)
         outcome = await self._collect(msg_id, out, started + timeout)
@@ -266,7 +280,16 @@ class KernelSession:
         status = reply["content"].get("status") if reply else None
         if status not in (None, "ok") and error is None:
             error = f"Execution {status}"
+        if describe and reply is not None:
+            self._take_description(reply["content"].get("user_expressions", {}).get("state", {}))
         return out.result(error is None, error, started)
+
+    def _take_description(self, expression: dict[str, Any]) -> None:
+        """Keep the namespace description evaluated after a cell (none when the cell failed)."""
+        state = parse_expression(expression)
+        if state is not None:
+            self.snapshot = state.model_copy(update={"workspace_reachable": self.workspace_reachable})
+            self._fresh = True
 
     async def _collect(self, msg_id: str, out: CellOutput, deadline: float) -> str:
         """Gather our request's iopub output until it is idle: "idle", "timeout" or "died"."""

@@ -28,9 +28,9 @@ ABORTED = "Task aborted by user."
 class Executor(Protocol):
     """The kernel side: ``KernelSession`` satisfies it."""
 
-    async def execute(self, code: str, *, timeout: float) -> ExecutionResult: ...
+    async def execute(self, code: str, *, timeout: float, describe: bool = False) -> ExecutionResult: ...
 
-    async def state(self) -> KernelState: ...
+    async def state(self, *, reuse: bool = False) -> KernelState: ...
 
     async def interrupt(self) -> None: ...
 
@@ -156,7 +156,8 @@ class AgentRunner:
 
     async def _ask(self, current: _Round, messages: list[dict[str, str]]) -> AsyncIterator[AgentEvent]:
         yield AgentEvent("thinking", {"message": "Processing...", "round": current.number})
-        state = await self.executor.state()
+        # a task's first round asks the kernel; later ones reuse what came back with the last cell
+        state = await self.executor.state(reuse=current.number > 1)
         system = build_system_prompt(describe_kernel(state), workspace_reachable=state.workspace_reachable)
         prompt = [{"role": "system", "content": system}, *messages]
         parts: list[str] = []
@@ -175,7 +176,8 @@ class AgentRunner:
         assert current.code is not None
         yield AgentEvent("code_executing", {"code": current.code, "round": current.number})
         current.executing = True
-        current.result = await self.executor.execute(current.code, timeout=self.config.code_timeout)
+        # the description comes back with the result, ready for the next round's prompt
+        current.result = await self.executor.execute(current.code, timeout=self.config.code_timeout, describe=True)
         current.executing = False
         yield AgentEvent("code_result", current.result.model_dump(mode="json"))
 
