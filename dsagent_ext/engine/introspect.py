@@ -1,9 +1,9 @@
 """Code run inside the agent's kernel: start-up setup, and a namespace description for the model.
 
-Both run silently (``store_history=False``). The description is a helper the kernel keeps under a
-hidden name (``__dsagent_state``, skipped like every ``_`` name), so the agent's cells can ask for it
-as a ``user_expressions`` entry of the same request instead of a second round trip; when the helper
-is gone (``%reset``) the full code defines it again.
+Both run silently (``store_history=False``). The description is a helper the setup defines under a
+hidden name (``__dsagent_state``, skipped like every ``_`` name) and requests ask for it as a
+``user_expressions`` entry, even the agent's own cells (no second round trip); when the helper is
+gone (``%reset``) the full code defines it again.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ import matplotlib.pyplot as plt
 
 # Returns one JSON line. Cheap by design: no full repr of DataFrames or huge containers
 # (reprlib bounds them), every value guarded so one odd object cannot fail the whole call.
-INTROSPECT_CODE = """\
+_HELPER = """\
 def __dsagent_state():
     import functools, inspect, json, reprlib, sys, types
     pd, np = sys.modules.get("pandas"), sys.modules.get("numpy")
@@ -102,14 +102,15 @@ def __dsagent_state():
             except Exception:
                 dataframes.append({"name": name, "shape": [0, 0], "columns": [], "dtypes": {}, "memory_mb": 0.0})
     return json.dumps({"variables": variables, "dataframes": dataframes, "imports": imports})
-print(__dsagent_state())
 """
 STATE_EXPRESSION = "__dsagent_state()"
+# for a kernel that lost the helper: compiling this cell costs far more than calling the helper
+INTROSPECT_CODE = _HELPER + "print(__dsagent_state())\n"
 
 
 def setup_code(cwd: str) -> str:
-    """The setup cell for a kernel whose workspace is ``cwd``."""
-    return _SETUP % (_WORKSPACE_MARK, cwd)
+    """The setup cell for a kernel whose workspace is ``cwd`` (it also defines the state helper)."""
+    return _SETUP % (_WORKSPACE_MARK, cwd) + _HELPER
 
 
 def workspace_found(setup_stdout: str) -> bool:

@@ -252,8 +252,8 @@ class KernelSession:
     async def _run(self, code: str, *, timeout: float, silent: bool = False, describe: bool = False) -> ExecutionResult:
         started = time.monotonic()
         client = self._client
-        if not silent:
-            self._fresh = False
+        if describe or not silent:
+            self._fresh = False  # until this request's description comes back
         expressions = {"state": STATE_EXPRESSION} if describe else {}
         msg_id = client.execute(
             code, silent=silent, store_history=not silent, user_expressions=expressions,
@@ -348,11 +348,13 @@ class KernelSession:
     async def _introspect(self) -> KernelState:
         """Refresh the snapshot; a failure keeps the old one rather than failing the caller."""
         try:
-            result = await self._run(INTROSPECT_CODE, timeout=INTROSPECT_TIMEOUT, silent=True)
-            if not result.success:
-                raise RuntimeError(result.error)
-            state = parse_state(result.stdout)
-            self.snapshot = state.model_copy(update={"workspace_reachable": self.workspace_reachable})
+            described = await self._run("", timeout=INTROSPECT_TIMEOUT, silent=True, describe=True)
+            if not self._fresh:  # the helper is gone (a reset namespace): define it again
+                result = await self._run(INTROSPECT_CODE, timeout=INTROSPECT_TIMEOUT, silent=True)
+                if not result.success:
+                    raise RuntimeError(result.error or described.error)
+                state = parse_state(result.stdout)
+                self.snapshot = state.model_copy(update={"workspace_reachable": self.workspace_reachable})
         except Exception as e:
             self.log.warning("dsagent kernel introspection failed: %s", e)
             self.snapshot = self.snapshot.model_copy(update={"is_running": self.is_alive})
