@@ -1,7 +1,8 @@
 """The model side of the agent: a thin litellm adapter with streaming, retries and usage.
 
 litellm takes seconds to import, so it is imported on the first call, never when the extension
-loads. Errors reach the caller as ``LLMError`` with a one-line message a user can act on.
+loads, and in a worker thread so the server keeps answering meanwhile. Errors reach the caller as
+``LLMError`` with a one-line message a user can act on.
 """
 
 from __future__ import annotations
@@ -87,6 +88,17 @@ def _litellm() -> Any:
     return litellm
 
 
+async def _load_litellm() -> Any:
+    """litellm for a coroutine: the first import (seconds) runs in a thread, not on the event loop."""
+    if "litellm" in _IMPORTED:
+        return _IMPORTED["litellm"]
+    _IMPORTED["litellm"] = module = await asyncio.to_thread(_litellm)
+    return module
+
+
+_IMPORTED: dict[str, Any] = {}
+
+
 class LLMClient:
     """Calls one model at a time through litellm with the session's settings."""
 
@@ -115,7 +127,7 @@ class LLMClient:
         text twice. Cancelling the consuming task closes the HTTP stream; a consumer that stops
         early without being cancelled should iterate under ``contextlib.aclosing``.
         """
-        litellm = _litellm()
+        litellm = await _load_litellm()
         kwargs = self._request(model, messages, stop)
         for attempt in range(self.retries + 1):
             parts: list[str] = []
@@ -143,7 +155,7 @@ class LLMClient:
 
     async def complete(self, model: str, messages: list[dict]) -> str:
         """One non-streamed reply (summaries), with the same retries."""
-        litellm = _litellm()
+        litellm = await _load_litellm()
         kwargs = self._request(model, messages, None)
         attempt = 0
         while True:
