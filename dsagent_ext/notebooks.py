@@ -95,10 +95,11 @@ class NotebookWriter:
         self._locks.pop(session.id, None)
 
     async def repair(self, sessions: Iterable[Session]) -> None:
-        """Rebuild the notebooks a killed server left behind their logs."""
+        """Rebuild, at once, the notebooks a killed server left behind their logs; ``flush`` waits for them."""
         for session in sessions:
             if await self._outdated(session):
-                await self.write(session)
+                self.changed(session)
+                self._behind[session.id].hurry.set()
 
     async def write(self, session: Session) -> None:
         """Rebuild the notebook from the log and save it now; a failure is logged, never raised."""

@@ -149,7 +149,7 @@ class RunService:
             async for event in runner.run(message):
                 session.publish(event.name, event.data)
                 if event.name == "round_complete":
-                    self.sessions.save(session)
+                    await self.sessions.save(session)
         except asyncio.CancelledError:  # cancelled before the first round began: still end the stream
             session.publish(TERMINAL, {})
         except Exception as e:  # a fault below the runner (kernel gone, disk full): report, never hang
@@ -157,7 +157,7 @@ class RunService:
             session.publish("error", {"error": f"The task failed: {e}"})
             session.publish(TERMINAL, {})
         finally:
-            self.sessions.save(session)
+            await self.sessions.save(session)
 
     async def _history(self, session: Session, runner: AgentRunner, events: list[dict[str, Any]]) -> list[dict[str, str]]:
         """Earlier tasks as model messages, summarised first when they outgrow ``context_tokens``."""

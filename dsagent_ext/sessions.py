@@ -70,6 +70,7 @@ class Session:
         self.kernel = kernel
         self.gate = HITLGate(lambda: self.record.hitl_mode, hitl_timeout)
         self.kernel_start: asyncio.Task[None] | None = None
+        self.record_lock = asyncio.Lock()  # record writes one at a time, in order
         self.run: asyncio.Task[Any] | None = None
         self.subscribers: set[asyncio.Queue[Any]] = set()
         self.on_logged = on_logged  # the notebook follows the log
@@ -134,7 +135,8 @@ class SessionService:
         session.publish("round_complete", closing.model_dump(mode="json"))
         session.publish("done", {"usage": usage.model_dump(mode="json"), "interrupted": True})
         session.record.message_count = sum(r["event"] in MESSAGE_EVENTS for r in events)
-        self.save(session)
+        session.record.touch()
+        save_record(session.folder, session.record)  # before the event loop runs: no thread needed
 
     @property
     def kernel_manager(self) -> Any:
@@ -210,7 +212,7 @@ class SessionService:
         )
         folder = self.workspace.create_session_dirs(session_id)
         try:
-            save_record(folder, record)
+            await asyncio.to_thread(save_record, folder, record)
         except OSError:
             shutil.rmtree(folder, ignore_errors=True)
             raise
@@ -242,7 +244,7 @@ class SessionService:
         if not session.kernel.is_alive:
             return session.kernel.snapshot.model_copy(update={"is_running": False})
         state = await session.kernel.state()
-        self._count_variables(session, state)
+        await self._count_variables(session, state)
         return state
 
     async def execute(self, session: Session, code: str) -> ExecutionResult:
@@ -254,7 +256,7 @@ class SessionService:
         result = await kernel.execute(code, timeout=self.config.code_timeout)
         session.publish("code_result", result.model_dump(mode="json"))
         session.record.kernel_variables = len(kernel.snapshot.variables)
-        self.save(session)
+        await self.save(session)
         return result
 
     async def reset(self, session: Session) -> KernelState:
@@ -263,25 +265,28 @@ class SessionService:
             raise SessionBusy("Session is running a task; cancel it before resetting the kernel")
         kernel = await self.kernel(session)
         state = await kernel.restart()
-        self._count_variables(session, state)
+        await self._count_variables(session, state)
         return state
 
-    def _count_variables(self, session: Session, state: KernelState) -> None:
+    async def _count_variables(self, session: Session, state: KernelState) -> None:
         if session.record.kernel_variables != len(state.variables):
             session.record.kernel_variables = len(state.variables)
-            self.save(session)
+            await self.save(session)
 
-    def update(self, session: Session, request: UpdateSessionRequest) -> Session:
+    async def update(self, session: Session, request: UpdateSessionRequest) -> Session:
         """Apply the given fields; model and HITL mode take effect from the next model call or pause."""
         changes = request.model_dump(exclude_none=True)
         for field, value in changes.items():
             setattr(session.record, field, value)
-        self.save(session)
+        await self.save(session)
         return session
 
-    def save(self, session: Session) -> None:
+    async def save(self, session: Session) -> None:
+        """Write the record in a worker thread: its fsync can take milliseconds when the disk is busy
+        (kernels starting), which the event loop, serving everyone, must not wait for."""
         session.record.touch()
-        save_record(session.folder, session.record)
+        async with session.record_lock:
+            await asyncio.to_thread(save_record, session.folder, session.record.model_copy())
 
     async def archive(self, session: Session) -> Session:
         """Stop the kernel and mark the session archived; its files and history stay."""
@@ -289,7 +294,7 @@ class SessionService:
             raise SessionBusy("Session is running a task; cancel it before archiving")
         await session.kernel.shutdown()
         session.record.status = SessionStatus.archived
-        self.save(session)
+        await self.save(session)
         return session
 
     async def delete(self, session: Session) -> None:

@@ -63,7 +63,7 @@ class SessionHandler(DSAgentHandler):
         """Change name, status, model or HITL mode; only the fields given."""
         session = self.session(session_id)
         request = self.parse_body(UpdateSessionRequest)
-        self.reply(self.service.response(self.service.update(session, request)))
+        self.reply(self.service.response(await self.service.update(session, request)))
 
     @web.authenticated
     @authorized
