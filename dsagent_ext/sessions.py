@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 MESSAGE_EVENTS = frozenset({"user_message", "llm_response", "code_result", "summary"})
 STREAM_ONLY = frozenset({"llm_delta"})  # too fine-grained to log; the llm_response carries the text
 LOG_ONLY = frozenset({"user_message", "summary"})  # history, not part of the reference's event stream
+BOOT_DELAY = 0.05  # seconds between answering a create and launching its kernel
 
 
 class SessionNotFound(LookupError):
@@ -227,6 +228,9 @@ class SessionService:
             session.kernel_start = asyncio.ensure_future(self._boot(session))
 
     async def _boot(self, session: Session) -> None:
+        # Launching a kernel forks from the event loop: let the requests already arriving (a burst of
+        # creates) be answered first; a few milliseconds on a boot that takes a second or more.
+        await asyncio.sleep(BOOT_DELAY)
         try:
             await session.kernel.ensure_started()
         except Exception as e:  # reported again, to the caller, when the kernel is first used
