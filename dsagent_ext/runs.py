@@ -147,17 +147,27 @@ class RunService:
         try:
             runner.history = await self._history(session, runner, events)
             async for event in runner.run(message):
+                if event.name == TERMINAL:
+                    await self._finish(session, event.data)
+                    return
                 session.publish(event.name, event.data)
                 if event.name == "round_complete":
                     await self.sessions.save(session)
         except asyncio.CancelledError:  # cancelled before the first round began: still end the stream
-            session.publish(TERMINAL, {})
+            await self._finish(session, {})
         except Exception as e:  # a fault below the runner (kernel gone, disk full): report, never hang
             self.log.exception("DSAgent: task in session %s failed", session.id)
             session.publish("error", {"error": f"The task failed: {e}"})
-            session.publish(TERMINAL, {})
-        finally:
+            await self._finish(session, {})
+
+    async def _finish(self, session: Session, data: dict[str, Any]) -> None:
+        """End the task with the record written first, and nothing awaited after ``done``: whoever hears
+        it may send the next message at once and must find the session free."""
+        try:
             await self.sessions.save(session)
+        except OSError as e:
+            self.log.warning("DSAgent: could not save the record of session %s: %s", session.id, e)
+        session.publish(TERMINAL, data)
 
     async def _history(self, session: Session, runner: AgentRunner, events: list[dict[str, Any]]) -> list[dict[str, str]]:
         """Earlier tasks as model messages, summarised first when they outgrow ``context_tokens``."""

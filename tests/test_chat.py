@@ -279,3 +279,14 @@ async def test_long_conversation_is_summarised(client, fake_llm):
     # the full history is still served, summary or not
     turns = (await client.call("GET", f"/api/sessions/{sid}/turns")).json()
     assert turns["total"] == 6
+
+
+async def test_next_message_right_after_done(client, fake_llm):
+    """Whoever hears ``done`` may send the next message at once: the session is already free."""
+    sid = await client.session()
+    for n in range(3):
+        fake_llm.script(f"<answer>stream {n}</answer>", f"<answer>sync {n}</answer>")
+        events = await client.chat_stream(sid, "first")
+        assert events[-1]["event"] == "done"
+        r = await client.call("POST", f"/api/sessions/{sid}/chat", json={"message": "right away"})
+        assert r.status_code == 200 and r.json()["answer"] == f"sync {n}", r.text
