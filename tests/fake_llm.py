@@ -105,6 +105,7 @@ class _ChatHandler(RequestHandler):
     async def _stream(self, body: dict, reply: FakeReply, text: str) -> None:
         self.set_header("Content-Type", "text/event-stream")
         self.set_header("Cache-Control", "no-cache")
+        self.request.connection.stream.set_nodelay(True)  # chunks leave when written, as from a real provider
         if reply.garbage:
             await self._send("{not json")
             self.finish()

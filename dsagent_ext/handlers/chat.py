@@ -67,6 +67,7 @@ class ChatStreamHandler(ChatBase):
         self.set_header("Content-Type", "text/event-stream; charset=utf-8")
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Accel-Buffering", "no")
+        no_delay(self)
         try:
             async for record in subscription.events(self.service.config.sse_keepalive):
                 self.write(frame(record) if record is not None else ": keepalive\n\n")
@@ -89,6 +90,14 @@ class CancelHandler(ChatBase):
         """Cancel the running task: stop the model, interrupt the kernel, end with a final round."""
         cancelled = await self.runs.cancel(self.session(session_id))
         self.reply(ActionResponse(success=cancelled, message="Task cancelled" if cancelled else "No task is running"))
+
+
+def no_delay(handler: web.RequestHandler) -> None:
+    """Send each event as it is written: with Nagle's algorithm on (tornado's default until a response
+    finishes), a small write waits for the client's delayed ACK of the previous one, up to 40 ms."""
+    stream = getattr(handler.request.connection, "stream", None)
+    if stream is not None:
+        stream.set_nodelay(True)
 
 
 def frame(record: dict[str, Any]) -> str:

@@ -57,6 +57,7 @@ class ChatWebSocket(ApiKeyMixin, WebSocketMixin, JupyterHandler, websocket.WebSo
 
     def open(self, session_id: str) -> None:  # type:ignore[override]
         super().open()
+        self.set_nodelay(True)  # events are small and must not wait for the previous one's ACK
         try:
             self.session = self.service.get(session_id)
         except InvalidName as e:
