@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import time
+from typing import Any
 
 import httpx
 from api import BareKernel, Stream
@@ -68,6 +71,37 @@ async def _model_floor(b: Bench) -> None:
                 samples.append(ms)
     b.floors["model"] = pct(samples, 50)
     b.rows.append(Row.of("2", "model floor: one streamed reply, straight to the model", samples))
+    samples = await _litellm_calls(b, first, second)
+    b.floors["litellm"] = pct(samples, 50)
+    b.rows.append(Row.of("2", "the same reply through litellm.acompletion (its own cost, in this process)", samples,
+                         floor=b.floors["model"], floor_name="model"))
+
+
+async def _litellm_calls(b: Bench, first: list[dict], second: list[dict]) -> list[float]:
+    """litellm is the product's only way to a model: what one streamed call costs on its own, so the
+    agent overhead can be split into litellm's share and ours."""
+    litellm = await asyncio.to_thread(_import_litellm)
+    samples = []
+    for i in range(WARMUP + 2 * b.config.samples):
+        began = time.perf_counter()
+        response = await litellm.acompletion(
+            model="openai/scripted", api_base=f"{b.model.url}/v1", api_key="sk-no-key-needed",
+            messages=first if i % 2 else second, stream=True, stream_options={"include_usage": True},
+            stop=["</code>", "</answer>"], temperature=0.3, max_tokens=4096, max_retries=0,
+        )
+        async for _ in response:
+            pass
+        if i >= WARMUP:
+            samples.append((time.perf_counter() - began) * 1000)
+    return samples
+
+
+def _import_litellm() -> Any:
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # as the server does: no remote price list
+    import litellm
+
+    litellm.suppress_debug_info = True
+    return litellm
 
 
 async def _model_call(http: httpx.AsyncClient, messages: list[dict]) -> float:
@@ -84,6 +118,7 @@ async def _model_call(http: httpx.AsyncClient, messages: list[dict]) -> float:
 async def _tasks(b: Bench, sid: str) -> None:
     """Figures 2 and 3: a one-round task (print(1), then the answer: 2 model calls, 1 cell)."""
     floor = 2 * b.floors["model"] + b.floors["kernel"]
+    with_litellm = 2 * b.floors["litellm"] + b.floors["kernel"]
     n = b.config.samples
     for _ in range(WARMUP):
         await b.api.chat(sid, task_message(1))
@@ -102,6 +137,9 @@ async def _tasks(b: Bench, sid: str) -> None:
                       target="<= 10 ms")
         over.ok = over.p50 is not None and over.p50 <= 10
         b.rows.append(over)
+        ours = Row.of("2", f"  of which not litellm ({name.split()[0]}) = total - 2 litellm calls - kernel",
+                      [t - with_litellm for t in samples])
+        b.rows.append(ours)
     first = [(s.events[0][0] - s.started) * 1000 for s in streams]
     row = Row.of("3", "SSE: first event after the request", first, target="<= 5 ms")
     row.ok = row.p50 is not None and row.p50 <= 5

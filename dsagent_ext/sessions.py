@@ -15,6 +15,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from jupyter_server.gateway.managers import GatewayMappingKernelManager
+
 from .engine.hitl import HITLGate
 from .engine.kernel import KernelSession
 from .engine.llm import missing_api_key
@@ -149,6 +151,7 @@ class SessionService:
             kernel_name=self.config.kernel_name,
             path=self.workspace.api_path(folder),
             cwd=str(folder),
+            watches_activity=not isinstance(self.kernel_manager, GatewayMappingKernelManager),
             log=self.log,
         )
         return Session(record, folder, kernel, self.config.hitl_timeout, on_logged=self.notebooks.changed)

@@ -43,8 +43,11 @@ class KernelSession:
         path: str,
         cwd: str,
         output_cap: int = 1_000_000,
+        watches_activity: bool = False,
         log: logging.Logger | None = None,
     ) -> None:
+        """``watches_activity``: the manager notes every message of its kernels in ``last_activity``
+        (jupyter_server's local manager does; a gateway's copy is only refreshed now and then)."""
         self._km = kernel_manager
         self.kernel_name = kernel_name
         self.path = path
@@ -54,6 +57,8 @@ class KernelSession:
         self.kernel_id: str | None = None
         self.snapshot = KernelState()
         self._fresh = False  # ``snapshot`` came back with our last cell (and no cell of ours ran since)
+        self._described_at: Any = None  # the kernel's ``last_activity`` when ``snapshot`` came back
+        self._watches_activity = watches_activity
         self.workspace_reachable = True  # the kernel sees ``cwd`` (false: a gateway host without the files)
         self._client: Any = None
         self._poll_queues = False  # the client's channels are thread-fed queues (gateway mode)
@@ -92,13 +97,13 @@ class KernelSession:
     async def state(self, *, reuse: bool = False) -> KernelState:
         """Describe the namespace; while the kernel is in use answer the last snapshot at once.
 
-        With ``reuse``, a description that came back with our last cell is answered without asking
-        the kernel again (the agent's next round, moments later); otherwise the kernel is asked, since
-        other clients (a console on this kernel) may have run code since.
+        A description that came back with our last cell is answered without asking the kernel again
+        when the kernel has not sent a single message since (so no other client, a console on this
+        kernel, ran code), or with ``reuse`` (the agent's next round, moments later, behind a gateway).
         """
         if self.busy or self._client is None or not self.is_alive:
             return self.snapshot.model_copy(update={"is_running": self.is_alive})
-        if reuse and self._fresh:
+        if self._fresh and (reuse or self._untouched()):
             return self.snapshot
         async with self._lock:
             return await self._introspect()
@@ -290,6 +295,16 @@ class KernelSession:
         if state is not None:
             self.snapshot = state.model_copy(update={"workspace_reachable": self.workspace_reachable})
             self._fresh = True
+            self._described_at = self._last_activity()
+
+    def _untouched(self) -> bool:
+        """The kernel sent nothing since our description came back (if the manager can tell)."""
+        return self._described_at is not None and self._last_activity() == self._described_at
+
+    def _last_activity(self) -> Any:
+        if not self._watches_activity or self.kernel_id not in self._km:
+            return None
+        return getattr(self._km.get_kernel(self.kernel_id), "last_activity", None)
 
     async def _collect(self, msg_id: str, out: CellOutput, deadline: float) -> str:
         """Gather our request's iopub output until it is idle: "idle", "timeout" or "died"."""
