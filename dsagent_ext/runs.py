@@ -107,9 +107,10 @@ class RunService:
             gate=session.gate,
         )
         events = session.events.read()
+        runner.history = lambda: self._history(session, runner, events)
         start = session.publish("user_message", {"message": message})
         subscription = Subscription(session, start["seq"])
-        session.run = asyncio.ensure_future(self._drive(session, runner, message, events))
+        session.run = asyncio.ensure_future(self._drive(session, runner, message))
         return subscription
 
     def follow(self, session: Session, after: int | None) -> Subscription:
@@ -143,9 +144,8 @@ class RunService:
         last = rounds[-1]
         return ChatResponse(**last.model_dump(exclude={"round", "usage", "stop_reason"}), rounds=rounds, usage=usage), error
 
-    async def _drive(self, session: Session, runner: AgentRunner, message: str, events: list[dict[str, Any]]) -> None:
+    async def _drive(self, session: Session, runner: AgentRunner, message: str) -> None:
         try:
-            runner.history = await self._history(session, runner, events)
             async for event in runner.run(message):
                 if event.name == TERMINAL:
                     await self._finish(session, event.data)

@@ -9,7 +9,7 @@ and yields ``AgentEvent``s in the reference's order (``thinking``, ``llm_delta``
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -79,12 +79,16 @@ class _Round:
 
 @dataclass
 class AgentRunner:
-    """Runs one user message to completion; ``history`` is the conversation before it."""
+    """Runs one user message to completion.
+
+    ``history`` loads the conversation before it; it is awaited after the first ``thinking`` event,
+    so clients see the task start before a long history is read (and maybe summarised).
+    """
 
     llm: LLMClient
     executor: Executor
     config: RunConfig
-    history: list[dict[str, str]] = field(default_factory=list)
+    history: Callable[[], Awaitable[list[dict[str, str]]]] | None = None
     gate: HITLGate | None = None
     plan: PlanResponse | None = None
     usage: Usage = field(default_factory=Usage)
@@ -92,7 +96,7 @@ class AgentRunner:
 
     async def run(self, message: str) -> AsyncIterator[AgentEvent]:
         """Yield every event of the task, ending with ``done`` (after ``error`` on failure)."""
-        messages = [*self.history, {"role": "user", "content": message}]
+        messages = [{"role": "user", "content": message}]
         current = _Round(1)
         try:
             for number in range(1, self.config.max_rounds + 1):
@@ -156,6 +160,8 @@ class AgentRunner:
 
     async def _ask(self, current: _Round, messages: list[dict[str, str]]) -> AsyncIterator[AgentEvent]:
         yield AgentEvent("thinking", {"message": "Processing...", "round": current.number})
+        if current.number == 1 and self.history is not None:
+            messages[:0] = await self.history()
         # a task's first round asks the kernel; later ones reuse what came back with the last cell
         state = await self.executor.state(reuse=current.number > 1)
         system = build_system_prompt(describe_kernel(state), workspace_reachable=state.workspace_reachable)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
+from bisect import bisect_right
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,7 @@ class EventLog:
         """Events with ``seq > after``, in order; unreadable lines (a torn last write) are skipped."""
         with self._lock:
             events = self._load()
-            return [r for r in events if r["seq"] > after] if after > 0 else list(events)
+            return events[bisect_right(events, after, key=_seq) :]  # seqs only ever increase
 
     def _load(self) -> list[dict[str, Any]]:
         if self._events is None:
@@ -81,3 +82,7 @@ class EventLog:
         with self.path.open("rb") as f:
             f.seek(-1, 2)
             return f.read(1) == b"\n"
+
+
+def _seq(record: dict[str, Any]) -> int:
+    return record["seq"]
