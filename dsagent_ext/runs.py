@@ -153,7 +153,7 @@ class RunService:
                 session.publish(event.name, event.data)
                 if event.name == "round_complete":
                     await self.sessions.save(session)
-        except asyncio.CancelledError:  # cancelled before the first round began: still end the stream
+        except asyncio.CancelledError:  # cancelled before the runner took it: still end the stream
             await self._finish(session, {})
         except Exception as e:  # a fault below the runner (kernel gone, disk full): report, never hang
             self.log.exception("DSAgent: task in session %s failed", session.id)

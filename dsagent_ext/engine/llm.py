@@ -88,15 +88,14 @@ def _litellm() -> Any:
     return litellm
 
 
+_IMPORTED: dict[str, Any] = {}  # "litellm" once loaded
+
+
 async def _load_litellm() -> Any:
     """litellm for a coroutine: the first import (seconds) runs in a thread, not on the event loop."""
-    if "litellm" in _IMPORTED:
-        return _IMPORTED["litellm"]
-    _IMPORTED["litellm"] = module = await asyncio.to_thread(_litellm)
-    return module
-
-
-_IMPORTED: dict[str, Any] = {}
+    if "litellm" not in _IMPORTED:
+        _IMPORTED["litellm"] = await asyncio.to_thread(_litellm)
+    return _IMPORTED["litellm"]
 
 
 class LLMClient:

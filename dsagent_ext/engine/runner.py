@@ -162,7 +162,8 @@ class AgentRunner:
         yield AgentEvent("thinking", {"message": "Processing...", "round": current.number})
         if current.number == 1 and self.history is not None:
             messages[:0] = await self.history()
-        # a task's first round asks the kernel; later ones reuse what came back with the last cell
+        # later rounds reuse what came back with the last cell; the first asks the kernel (unless it
+        # has been silent since its last description)
         state = await self.executor.state(reuse=current.number > 1)
         system = build_system_prompt(describe_kernel(state), workspace_reachable=state.workspace_reachable)
         prompt = [{"role": "system", "content": system}, *messages]

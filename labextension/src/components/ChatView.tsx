@@ -49,13 +49,16 @@ export function ChatView(props: {
     if (!folder) {
       return;
     }
-    client.hasNotebook(session.id).then(exists => {
-      if (exists) {
-        openPath(`${folder}/notebooks/${session.id}.ipynb`);
-      } else {
-        setNotice('No notebook yet: it is written after the first round.');
-      }
-    }, error => setNotice(error.message));
+    client.hasNotebook(session.id).then(
+      exists => {
+        if (exists) {
+          openPath(`${folder}/notebooks/${session.id}.ipynb`);
+        } else {
+          setNotice('No notebook yet: it is written after the first round.');
+        }
+      },
+      error => setNotice(error.message)
+    );
   };
 
   return (
