@@ -64,11 +64,14 @@ class Subscription:
             if not forever and not self.session.busy:
                 return  # nothing more will come
             while not self.closed:
-                try:
-                    record = await asyncio.wait_for(self.queue.get(), keepalive)
-                except asyncio.TimeoutError:
-                    yield None
-                    continue
+                if self.queue.qsize():  # a burst (deltas): no timer task per event
+                    record = self.queue.get_nowait()
+                else:
+                    try:
+                        record = await asyncio.wait_for(self.queue.get(), keepalive)
+                    except asyncio.TimeoutError:
+                        yield None
+                        continue
                 if record is None:
                     return
                 if record.get("seq") is not None and self.after is not None and record["seq"] <= self.after:
