@@ -128,7 +128,11 @@ class SessionService:
 
         Runs before the server answers anything, so no task of this process can be running yet. The
         message count is recounted from the log: the record may predate the last events of that task.
+        A log that ends with ``done`` (nearly all) is not read further, nor kept in memory.
         """
+        last = session.events.last()
+        if last is None or last["event"] == "done":
+            return
         events = session.events.read()
         task = unfinished_task(events)
         if task is None:

@@ -51,6 +51,17 @@ class EventLog:
             events.append(record)
             return record
 
+    def last(self) -> dict[str, Any] | None:
+        """The last readable event; before the log is loaded, read from the file's tail alone, so a
+        question about the end of a long history (at server start, for every session) stays cheap."""
+        with self._lock:
+            if self._events is None:
+                found, record = _last_record(self.path)
+                if found:
+                    return record
+            events = self._load()
+            return events[-1] if events else None
+
     def read(self, after: int = 0) -> list[dict[str, Any]]:
         """Events with ``seq > after``, in order; unreadable lines (a torn last write) are skipped."""
         with self._lock:
@@ -86,3 +97,27 @@ class EventLog:
 
 def _seq(record: dict[str, Any]) -> int:
     return record["seq"]
+
+
+TAIL_BYTES = 65_536
+
+
+def _last_record(path: Path) -> tuple[bool, dict[str, Any] | None]:
+    """(True, the last record) when the file's tail holds a whole readable line, else (False, None)."""
+    try:
+        with path.open("rb") as f:
+            size = f.seek(0, 2)
+            f.seek(max(0, size - TAIL_BYTES))
+            tail = f.read()
+    except FileNotFoundError:
+        return True, None
+    lines = tail.split(b"\n")
+    complete = lines if size <= TAIL_BYTES else lines[1:]  # the first may be cut by the seek
+    for line in reversed(complete):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue  # empty, or torn by a crash: the one before may do
+        if isinstance(record, dict) and record.get("seq", 0) > 0:
+            return True, record
+    return False, None
