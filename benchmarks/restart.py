@@ -10,6 +10,7 @@ from pathlib import Path
 
 from api import Api
 from context import Bench
+from model import task_message
 from procs import dsagent_server, plain_server
 from report import Row, pct
 
@@ -49,6 +50,11 @@ def _write_history(sessions: Path, template_sid: str, task: list[dict], rounds: 
 
 async def _history(b: Bench) -> None:
     """Figure 8: restart on sessions with 10/100/1000 rounds, then time /turns and /messages (default page)."""
+    if not b.sessions:  # run alone (``--only restart``): one session with one task to copy
+        sid = await b.api.create()
+        await b.api.ready(sid)
+        await b.api.chat(sid, task_message(1))
+        b.sessions.append(sid)
     b.server.stop()
     sessions = b.root / "dsagent" / "sessions"
     task = _template(sessions, b.sessions[0])

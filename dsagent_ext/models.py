@@ -47,7 +47,14 @@ class ArtifactType(str, Enum):
     other = "other"
 
 
-class Body(BaseModel):
+class Model(BaseModel):
+    """Every body and record: validators are built on first use rather than at import, so the
+    extension adds less to the server's start."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class Body(Model):
     """Request bodies reject unknown fields so typos surface as 422 instead of being ignored."""
 
     model_config = ConfigDict(extra="forbid")
@@ -56,19 +63,19 @@ class Body(BaseModel):
 # --- health -------------------------------------------------------------------------------------
 
 
-class HealthResponse(BaseModel):
+class HealthResponse(Model):
     status: str = "ok"
     version: str
     timestamp: datetime
 
 
-class ReadinessResponse(BaseModel):
+class ReadinessResponse(Model):
     ready: bool
     checks: dict[str, bool]
     detail: str | None = None
 
 
-class ErrorResponse(BaseModel):
+class ErrorResponse(Model):
     detail: str | list[dict[str, Any]]
 
 
@@ -88,14 +95,14 @@ class UpdateSessionRequest(Body):
     hitl_mode: HITLMode | None = None
 
 
-class RunningTask(BaseModel):
+class RunningTask(Model):
     """The task a session runs now, for a client attaching mid-way (follow it with ``GET .../chat/stream``)."""
 
     message: str
     completed_rounds: int = Field(description="Rounds of this task already in /turns (the last ones).")
 
 
-class SessionResponse(BaseModel):
+class SessionResponse(Model):
     id: str
     name: str | None
     status: SessionStatus
@@ -112,12 +119,12 @@ class SessionResponse(BaseModel):
     running_task: RunningTask | None = Field(default=None, description="The task running now, if any.")
 
 
-class SessionListResponse(BaseModel):
+class SessionListResponse(Model):
     sessions: list[SessionResponse]
     total: int
 
 
-class MessageResponse(BaseModel):
+class MessageResponse(Model):
     id: str
     role: Literal["user", "assistant", "execution", "system"]
     content: str
@@ -125,7 +132,7 @@ class MessageResponse(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
-class MessagesResponse(BaseModel):
+class MessagesResponse(Model):
     messages: list[MessageResponse]
     total: int
     has_more: bool
@@ -134,13 +141,13 @@ class MessagesResponse(BaseModel):
 # --- execution, plan, chat rounds ---------------------------------------------------------------
 
 
-class ImageOutput(BaseModel):
+class ImageOutput(Model):
     format: str
     mime: str
     data: str
 
 
-class ExecutionResult(BaseModel):
+class ExecutionResult(Model):
     stdout: str = ""
     stderr: str = ""
     error: str | None = None
@@ -154,13 +161,13 @@ class ExecuteCodeRequest(Body):
     code: str = Field(max_length=1_000_000)
 
 
-class PlanStep(BaseModel):
+class PlanStep(Model):
     number: int
     description: str
     completed: bool
 
 
-class PlanResponse(BaseModel):
+class PlanResponse(Model):
     steps: list[PlanStep]
     raw_text: str
     total_steps: int
@@ -168,7 +175,7 @@ class PlanResponse(BaseModel):
     is_complete: bool
 
 
-class Usage(BaseModel):
+class Usage(Model):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
@@ -179,7 +186,7 @@ class ChatRequest(Body):
     message: str = Field(max_length=200_000)
 
 
-class ChatResponseModel(BaseModel):
+class ChatResponseModel(Model):
     content: str
     code: str | None = None
     execution_result: ExecutionResult | None = None
@@ -190,12 +197,12 @@ class ChatResponseModel(BaseModel):
     is_complete: bool = False
 
 
-class ActionResponse(BaseModel):
+class ActionResponse(Model):
     success: bool
     message: str
 
 
-class HITLDecision(BaseModel):
+class HITLDecision(Model):
     """A human decision taken during a round, or a pause that timed out."""
 
     request_type: Literal["plan", "code", "error", "answer"]
@@ -233,7 +240,7 @@ class ConversationTurn(RoundResult):
     user_message: str | None = None
 
 
-class TurnsResponse(BaseModel):
+class TurnsResponse(Model):
     turns: list[ConversationTurn]
     total: int
     has_more: bool
@@ -255,13 +262,13 @@ class WSClientMessage(Body):
 # --- kernel -------------------------------------------------------------------------------------
 
 
-class KernelVariable(BaseModel):
+class KernelVariable(Model):
     name: str
     type: str
     value_preview: str | None = None
 
 
-class DataFrameInfo(BaseModel):
+class DataFrameInfo(Model):
     name: str
     shape: list[int]
     columns: list[str]
@@ -269,7 +276,7 @@ class DataFrameInfo(BaseModel):
     memory_mb: float
 
 
-class KernelState(BaseModel):
+class KernelState(Model):
     variables: list[KernelVariable] = Field(default_factory=list)
     dataframes: list[DataFrameInfo] = Field(default_factory=list)
     imports: list[str] = Field(default_factory=list)
@@ -282,26 +289,26 @@ class KernelState(BaseModel):
 # --- files and artifacts ------------------------------------------------------------------------
 
 
-class FileInfo(BaseModel):
+class FileInfo(Model):
     name: str
     size: int
     modified: datetime
     category: FileCategory
 
 
-class FileListResponse(BaseModel):
+class FileListResponse(Model):
     files: list[FileInfo]
     total: int
     category: FileCategory
 
 
-class FileUploadResponse(BaseModel):
+class FileUploadResponse(Model):
     filename: str
     size: int
     path: str
 
 
-class ArtifactInfo(BaseModel):
+class ArtifactInfo(Model):
     name: str
     size: int
     modified: datetime
@@ -309,7 +316,7 @@ class ArtifactInfo(BaseModel):
     url: str
 
 
-class ArtifactListResponse(BaseModel):
+class ArtifactListResponse(Model):
     artifacts: list[ArtifactInfo]
     total: int
     session_id: str
@@ -327,12 +334,12 @@ class HITLAction(str, Enum):
     feedback = "feedback"
 
 
-class PendingPlan(BaseModel):
+class PendingPlan(Model):
     raw_text: str
     steps: list[PlanStep]
 
 
-class HITLStatusResponse(BaseModel):
+class HITLStatusResponse(Model):
     enabled: bool
     mode: HITLMode
     awaiting_feedback: bool

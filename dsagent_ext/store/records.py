@@ -8,9 +8,9 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from ..models import HITLMode, SessionStatus
+from ..models import HITLMode, Model, SessionStatus
 
 RECORD_FILE = "session.json"
 
@@ -20,7 +20,7 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class SessionRecord(BaseModel):
+class SessionRecord(Model):
     """What a session is, as stored; counts are cached here so listing never reads event logs."""
 
     id: str
