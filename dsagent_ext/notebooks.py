@@ -1,7 +1,7 @@
 """Session notebooks, kept in step with the event log without the agent ever waiting for them.
 
 A notebook is rebuilt from the whole log and saved through the server's contents manager, which
-validates, signs and atomically rewrites it: milliseconds that grow with the session's history. Done
+validates, signs and rewrites it (after a backup copy): milliseconds that grow with its history. Done
 after every round, that delayed the next round and, with many sessions streaming, the whole server.
 So every logged event only marks the notebook as behind; it is written once things calm down
 (``QUIET`` after the latest event, at most ``MAX_WAIT`` after the first unsaved one). Readers of our

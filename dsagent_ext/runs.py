@@ -148,14 +148,16 @@ class RunService:
         return ChatResponse(**last.model_dump(exclude={"round", "usage", "stop_reason"}), rounds=rounds, usage=usage), error
 
     async def _drive(self, session: Session, runner: AgentRunner, message: str) -> None:
+        """Publish the runner's events, writing the record before each ``round_complete`` (and before a
+        ``done`` that follows no round): nothing is awaited between the last round and ``done``, so a
+        client that sees either may send the next message at once and finds the session free."""
         try:
+            after_round = False
             async for event in runner.run(message):
-                if event.name == TERMINAL:
-                    await self._finish(session, event.data)
-                    return
-                session.publish(event.name, event.data)
-                if event.name == "round_complete":
+                if event.name == "round_complete" or (event.name == TERMINAL and not after_round):
                     await self.sessions.save(session)
+                after_round = event.name == "round_complete"
+                session.publish(event.name, event.data)
         except asyncio.CancelledError:  # cancelled before the runner took it: still end the stream
             await self._finish(session, {})
         except Exception as e:  # a fault below the runner (kernel gone, disk full): report, never hang
@@ -164,8 +166,7 @@ class RunService:
             await self._finish(session, {})
 
     async def _finish(self, session: Session, data: dict[str, Any]) -> None:
-        """End the task with the record written first, and nothing awaited after ``done``: whoever hears
-        it may send the next message at once and must find the session free."""
+        """End a task the runner could not end: the record is written first, nothing awaited after ``done``."""
         try:
             await self.sessions.save(session)
         except OSError as e:
