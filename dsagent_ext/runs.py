@@ -48,6 +48,11 @@ class Subscription:
             self.after = missed[-1]["seq"]
         return missed
 
+    @property
+    def queued(self) -> bool:
+        """Live events are waiting to be read (the reader may write them out together)."""
+        return self.queue.qsize() > 0
+
     def close(self) -> None:
         self.closed = True
         self.session.subscribers.discard(self.queue)

@@ -71,7 +71,8 @@ class ChatStreamHandler(ChatBase):
         try:
             async for record in subscription.events(self.service.config.sse_keepalive):
                 self.write(frame(record) if record is not None else ": keepalive\n\n")
-                await self.flush()
+                if not subscription.queued:  # events that arrived together leave in one write
+                    await self.flush()
         except StreamClosedError:
             pass  # the client went away; the task goes on and stays in the log
         finally:
