@@ -8,6 +8,7 @@ import { useServices } from '../context';
 import { ChatInput } from './ChatInput';
 import { FilesPanel } from './FilesPanel';
 import { HitlCard } from './HitlCard';
+import { IconButton } from './IconButton';
 import { PlanPanel } from './PlanPanel';
 import { HitlModePicker, ModelPicker } from './SessionSettings';
 import { Transcript, UsageLine } from './Transcript';
@@ -80,25 +81,21 @@ export function ChatView(props: {
       }}
     >
       <div className="jp-dsagent-chat-header">
-        <button
-          className="jp-dsagent-icon-button"
-          aria-label="Back to sessions"
+        <IconButton
+          icon={caretLeftIcon}
+          label="Back to sessions"
           title="Sessions"
           onClick={props.onBack}
-        >
-          <caretLeftIcon.react tag="span" />
-        </button>
+        />
         <span className="jp-dsagent-title" title={session.id}>
           {session.name || session.id}
         </span>
-        <button
-          className="jp-dsagent-icon-button"
-          aria-label="Open notebook"
+        <IconButton
+          icon={notebookIcon}
+          label="Open notebook"
           title="Open the session notebook"
           onClick={openNotebook}
-        >
-          <notebookIcon.react tag="span" />
-        </button>
+        />
       </div>
       <div className="jp-dsagent-settings">
         <ModelPicker

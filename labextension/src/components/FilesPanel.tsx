@@ -15,6 +15,7 @@ import React, { useCallback, useEffect, useRef, useState } from 'react';
 
 import { Artifact, ArtifactType, StoredFile } from '../api/types';
 import { useServices } from '../context';
+import { IconButton } from './IconButton';
 
 const TYPE_ICONS: Record<ArtifactType, LabIcon> = {
   image: imageIcon,
@@ -59,17 +60,15 @@ export function FilesPanel(props: {
     <details className="jp-dsagent-files" aria-label="Files">
       <summary>
         Files · {data.length} data, {artifacts.length} artifacts
-        <button
-          className="jp-dsagent-icon-button"
-          aria-label="Refresh files"
+        <IconButton
+          icon={refreshIcon}
+          label="Refresh files"
           title="Refresh"
           onClick={e => {
             e.preventDefault(); // a click in the summary would also fold the section
             refresh();
           }}
-        >
-          <refreshIcon.react tag="span" />
-        </button>
+        />
       </summary>
       <UploadButton onFiles={files => run(client.upload(sessionId, files))} />
       <ul className="jp-dsagent-file-list" aria-label="Data files">
@@ -84,14 +83,12 @@ export function FilesPanel(props: {
               {file.name}
             </button>
             <span className="jp-dsagent-size">{formatSize(file.size)}</span>
-            <button
-              className="jp-dsagent-icon-button"
-              aria-label={`Delete ${file.name}`}
+            <IconButton
+              icon={closeIcon}
+              label={`Delete ${file.name}`}
               title="Delete"
               onClick={() => run(client.deleteDataFile(sessionId, file.name))}
-            >
-              <closeIcon.react tag="span" />
-            </button>
+            />
           </li>
         ))}
       </ul>
@@ -168,22 +165,18 @@ function ArtifactRow(props: {
         {artifact.name}
       </button>
       <span className="jp-dsagent-size">{formatSize(artifact.size)}</span>
-      <button
-        className="jp-dsagent-icon-button"
-        aria-label={`Download ${artifact.name}`}
+      <IconButton
+        icon={downloadIcon}
+        label={`Download ${artifact.name}`}
         title="Download"
         onClick={download}
-      >
-        <downloadIcon.react tag="span" />
-      </button>
-      <button
-        className="jp-dsagent-icon-button"
-        aria-label={`Delete ${artifact.name}`}
+      />
+      <IconButton
+        icon={closeIcon}
+        label={`Delete ${artifact.name}`}
         title="Delete"
         onClick={props.onDelete}
-      >
-        <closeIcon.react tag="span" />
-      </button>
+      />
       {preview && (
         <img
           className="jp-dsagent-thumbnail"

@@ -3,6 +3,7 @@ import { closeIcon, editIcon, refreshIcon } from '@jupyterlab/ui-components';
 import React, { useState } from 'react';
 
 import { HITLMode, Session, SessionUpdate } from '../api/types';
+import { IconButton } from './IconButton';
 import { HitlModePicker, ModelPicker } from './SessionSettings';
 
 /** Sessions newest first, with open / rename / archive / delete, and the new-session form. */
@@ -36,14 +37,12 @@ export function SessionList(props: {
       <NewSessionForm onCreate={props.onCreate} />
       <div className="jp-dsagent-section-title">
         Sessions
-        <button
-          className="jp-dsagent-icon-button"
-          aria-label="Refresh sessions"
+        <IconButton
+          icon={refreshIcon}
+          label="Refresh sessions"
           title="Refresh"
           onClick={props.onRefresh}
-        >
-          <refreshIcon.react tag="span" />
-        </button>
+        />
       </div>
       {props.sessions.length === 0 && (
         <div className="jp-dsagent-hint">No sessions yet: create one above.</div>
@@ -66,14 +65,12 @@ export function SessionList(props: {
                 {timeAgo(session.updated_at)} · {session.model}
               </span>
             </button>
-            <button
-              className="jp-dsagent-icon-button"
-              aria-label={`Rename session ${session.name}`}
+            <IconButton
+              icon={editIcon}
+              label={`Rename session ${session.name}`}
               title="Rename"
               onClick={() => void rename(session)}
-            >
-              <editIcon.react tag="span" />
-            </button>
+            />
             {session.status !== 'archived' && (
               <button
                 className="jp-dsagent-text-button"
@@ -84,14 +81,12 @@ export function SessionList(props: {
                 Archive
               </button>
             )}
-            <button
-              className="jp-dsagent-icon-button"
-              aria-label={`Delete session ${session.name}`}
+            <IconButton
+              icon={closeIcon}
+              label={`Delete session ${session.name}`}
               title="Delete"
               onClick={() => void remove(session)}
-            >
-              <closeIcon.react tag="span" />
-            </button>
+            />
           </li>
         ))}
       </ul>
