@@ -10,6 +10,7 @@ import time
 import pytest
 from jupyter_client.asynchronous import AsyncKernelClient
 
+from dsagent_ext.engine.introspect import MESSAGE_CHARS
 from dsagent_ext.engine.kernel import DIED_ERROR, KernelSession
 
 pytestmark = pytest.mark.timeout(60)
@@ -189,6 +190,32 @@ async def test_large_output_is_capped(kernel):
     assert result.stdout[:1_000_000] == "x" * 1_000_000
     assert result.stdout[1_000_000:] == "\n[... output truncated: 49000000 characters omitted ...]"
     assert result.stderr == "e" * 1_000_000 + "\n[... output truncated: 500001 characters omitted ...]"
+
+
+async def test_a_huge_write_leaves_the_kernel_in_pieces(jp_serverapp, kernel):
+    """One print of 2.5 pieces' worth reaches every client of the kernel as three messages, nothing lost."""
+    size = MESSAGE_CHARS * 5 // 2
+    await kernel.ensure_started()
+    other = AsyncKernelClient(connection_file=jp_serverapp.kernel_manager.get_kernel(kernel.kernel_id).connection_file)
+    other.load_connection_file()
+    other.start_channels()
+    try:
+        await other.wait_for_ready(timeout=10)
+        result = await kernel.execute(f"print(''.join(str(i % 10) for i in range({size})))", timeout=30)
+        pieces = []
+        while True:
+            msg = await other.get_iopub_msg(timeout=10)
+            if msg["msg_type"] == "stream":
+                pieces.append(msg["content"]["text"])
+            elif msg["msg_type"] == "status" and pieces and msg["content"]["execution_state"] == "idle":
+                break
+    finally:
+        other.stop_channels()
+    assert [len(p) for p in pieces] == [MESSAGE_CHARS, MESSAGE_CHARS, size - 2 * MESSAGE_CHARS + 1]
+    assert "".join(pieces) == "".join(str(i % 10) for i in range(size)) + "\n"
+    kept = kernel.output_cap
+    assert result.stdout[:kept] == pieces[0][:kept]
+    assert result.stdout[kept:] == f"\n[... output truncated: {size + 1 - kept} characters omitted ...]"
 
 
 async def test_killed_kernel_reports_and_recovers(kernel):

@@ -15,9 +15,15 @@ from typing import Any
 from ..models import KernelState
 
 _WORKSPACE_MARK = "dsagent-workspace-found:"
+MESSAGE_CHARS = 4_000_000
 
 # A kernel behind a gateway may run on a host without the server's files: it says whether it found
-# the workspace (first, so a later failure cannot hide it).
+# the workspace (first, so a later failure cannot hide it). A single huge write (``print`` of a 50 MB
+# string) would leave the kernel as one iopub message that every client of the kernel (ours, the
+# server's activity watcher) receives and decodes whole; the kernel's output streams send what they
+# buffered in messages of at most ``MESSAGE_CHARS`` characters instead, so the server's memory and
+# event loop only ever see small messages. (IPython swaps the streams' ``write`` around every cell, so
+# the split is made where ipykernel turns its buffer into messages.)
 _SETUP = """\
 def __dsagent_setup(cwd):
     import os, warnings
@@ -28,9 +34,23 @@ def __dsagent_setup(cwd):
     for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
         warnings.filterwarnings("ignore", category=category)
     get_ipython().run_line_magic("matplotlib", "inline")
+    __dsagent_split_writes()
+def __dsagent_split_writes(limit=%d):
+    import sys
+    for stream in (sys.stdout, sys.stderr):
+        flush_buffers = getattr(stream, "_flush_buffers", None)  # ipykernel's OutStream
+        if flush_buffers is None or getattr(flush_buffers, "splits", False):
+            continue
+        def pieces(flush_buffers=flush_buffers):
+            for parent, text in flush_buffers():
+                for start in range(0, max(len(text), 1), limit):
+                    yield parent, text[start:start + limit]
+        pieces.splits = True
+        stream._flush_buffers = pieces
 try:
     __dsagent_setup(%r)
 finally:
+    del __dsagent_split_writes
     del __dsagent_setup
 import os
 import numpy as np
@@ -110,7 +130,7 @@ INTROSPECT_CODE = _HELPER + "print(__dsagent_state())\n"
 
 def setup_code(cwd: str) -> str:
     """The setup cell for a kernel whose workspace is ``cwd`` (it also defines the state helper)."""
-    return _SETUP % (_WORKSPACE_MARK, cwd) + _HELPER
+    return _SETUP % (_WORKSPACE_MARK, MESSAGE_CHARS, cwd) + _HELPER
 
 
 def workspace_found(setup_stdout: str) -> bool:
