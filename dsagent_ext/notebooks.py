@@ -3,8 +3,10 @@
 A notebook is rebuilt from the whole log and saved through the server's contents manager, which
 validates, signs and rewrites it (after a backup copy): milliseconds that grow with its history. Done
 after every round, that delayed the next round and, with many sessions streaming, the whole server.
-So every logged event only marks the notebook as behind; it is written once things calm down
-(``QUIET`` after the latest event, at most ``MAX_WAIT`` after the first unsaved one). Readers of our
+So every logged event only marks the notebook as behind; it is written once the session calms down
+(no task running and ``QUIET`` after the latest event), and during a long task at most ``MAX_WAIT``
+after the first unsaved event (a pause between rounds is not calm: with many sessions busy, it
+wrote each notebook after every round again). Readers of our
 API flush it first, the server flushes all at stop, and the log stays the source of truth: at start,
 any notebook older than its log (a killed server) is rebuilt.
 """
@@ -26,8 +28,8 @@ from .store.workspace import Workspace
 if TYPE_CHECKING:
     from .sessions import Session
 
-QUIET = 0.2  # seconds without a new event before the notebook is written...
-MAX_WAIT = 2.0  # ...but a busy session's notebook is never further behind than this
+QUIET = 0.2  # seconds without a new event, and no task running, before the notebook is written...
+MAX_WAIT = 5.0  # ...but a running task's notebook is never further behind than this
 
 
 @dataclass
@@ -113,11 +115,14 @@ class NotebookWriter:
 
     async def _write_when_calm(self, session: Session, behind: _Behind) -> None:
         while not behind.hurry.is_set():
-            due = min(behind.latest + QUIET, behind.since + MAX_WAIT)
-            if due <= time.monotonic():
+            due = behind.since + MAX_WAIT
+            if not session.busy:
+                due = min(due, behind.latest + QUIET)
+            wait = due - time.monotonic()
+            if wait <= 0:
                 break
-            try:
-                await asyncio.wait_for(behind.hurry.wait(), due - time.monotonic())
+            try:  # a running task is looked at again every QUIET: it may have ended meanwhile
+                await asyncio.wait_for(behind.hurry.wait(), min(wait, QUIET))
             except asyncio.TimeoutError:
                 pass
         self._behind.pop(session.id, None)  # events from here on schedule the next write
