@@ -1,22 +1,21 @@
 """The processes a benchmark run starts: the model, ``dsagent serve``, a plain Jupyter server.
 
-Each is started on a free 127.0.0.1 port and ended by its own PID only (SIGTERM, then SIGKILL).
+Each is started on a free 127.0.0.1 port and ended by its own PID only (SIGTERM, then SIGKILL), with
+the test suite's launcher (``tests/launch.py``).
 """
 
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import psutil
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))  # the launcher the test suite uses too
+
+from launch import Process, free_port  # noqa: E402
 
 # A Jupyter server with only the given extension switched on or off, the way `dsagent serve` builds it.
 _PLAIN_SERVER = """\
@@ -28,12 +27,6 @@ app.start()
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def clean_env(runtime: Path) -> dict[str, str]:
     """The caller's environment minus DSAgent settings, with a private Jupyter runtime dir."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DSAGENT_", "JUPYTER_TOKEN", "LLM_"))}
@@ -41,52 +34,18 @@ def clean_env(runtime: Path) -> dict[str, str]:
     return env
 
 
-class Proc:
-    """One child process with a log file; ``url`` answers once ``start`` returns."""
+class Proc(Process):
+    """A child process serving HTTP on ``port`` of 127.0.0.1."""
 
     def __init__(self, cmd: list[str], env: dict[str, str], log: Path, port: int) -> None:
-        self.cmd, self.env, self.log_path, self.port = cmd, env, log, port
+        super().__init__(cmd, env=env, log=log)
+        self.port = port
         self.url = f"http://127.0.0.1:{port}"
-        self.proc: subprocess.Popen | None = None
-        self.started_in = 0.0
 
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def start(self, probe: str, timeout: float = 60) -> Proc:
-        """Spawn and wait until ``GET probe`` answers 200; ``started_in`` is that wait in seconds."""
-        self.log = open(self.log_path, "ab")
-        began = time.perf_counter()
-        self.proc = subprocess.Popen(self.cmd, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = began + timeout
-        with httpx.Client(timeout=1) as http:
-            while time.perf_counter() < deadline:
-                if self.proc.poll() is not None:
-                    self.log.close()
-                    raise RuntimeError(f"{self.cmd[:4]} exited:\n{self.log_path.read_text()[-3000:]}")
-                try:
-                    if http.get(self.url + probe).status_code == 200:
-                        self.started_in = time.perf_counter() - began
-                        return self
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.01)
-        self.stop()
-        raise TimeoutError(f"{self.cmd[:4]} did not answer {probe} within {timeout:g}s: see {self.log_path}")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc is not None:
-            self.log.close()
-        self.proc = None
+    def serving(self, probe: str) -> Proc:
+        """Start and wait until ``GET probe`` answers 200 (``started_in`` is that wait, to 10 ms)."""
+        self.start(self.url + probe, interval=0.01)
+        return self
 
     def rss_mb(self) -> float:
         return rss_mb(self.pid)
@@ -104,7 +63,7 @@ def rss_mb(pid: int) -> float:
 def model_server(workdir: Path) -> Proc:
     port = free_port()
     proc = Proc([sys.executable, str(HERE / "model.py"), str(port)], clean_env(workdir), workdir / "model.log", port)
-    return proc.start("/first-chunks")
+    return proc.serving("/first-chunks")
 
 
 def dsagent_server(root: Path, model_url: str, workdir: Path, *extra: str) -> Proc:
@@ -115,7 +74,7 @@ def dsagent_server(root: Path, model_url: str, workdir: Path, *extra: str) -> Pr
         f"--ServerApp.root_dir={root}", f"--DSAgent.api_base={model_url}/v1", "--DSAgent.default_model=scripted",
         *extra,
     ]
-    return Proc(cmd, clean_env(workdir / "runtime"), workdir / f"serve-{port}.log", port).start("/health")
+    return Proc(cmd, clean_env(workdir / "runtime"), workdir / f"serve-{port}.log", port).serving("/health")
 
 
 def plain_server(root: Path, workdir: Path, extension: bool) -> Proc:
@@ -129,4 +88,4 @@ def plain_server(root: Path, workdir: Path, extension: bool) -> Proc:
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--ServerApp.allow_root=True")
-    return Proc(cmd, clean_env(workdir / "runtime"), workdir / f"plain-{port}.log", port).start("/api/status")
+    return Proc(cmd, clean_env(workdir / "runtime"), workdir / f"plain-{port}.log", port).serving("/api/status")

@@ -5,22 +5,15 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
+from launch import Process, free_port
 
 KEY = "serve-key"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Served:
@@ -30,32 +23,18 @@ class Served:
         self.root, self.env, self.args = root, env, args or []
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen | None = None
+        self.proc: Process | None = None
 
     def start(self, timeout: float = 60) -> Served:
         cmd = [sys.executable, "-m", "dsagent_ext.serve", "serve", "--port", str(self.port),
                f"--ServerApp.root_dir={self.root}", *self.args]
-        self.log = open(self.root.parent / f"serve-{self.port}.log", "ab")
-        self.proc = subprocess.Popen(cmd, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, (self.root.parent / f"serve-{self.port}.log").read_text()
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        raise TimeoutError("dsagent serve did not answer /health")
+        log = self.root.parent / f"serve-{self.port}.log"
+        self.proc = Process(cmd, env=self.env, log=log).start(f"{self.url}/health", timeout=timeout)
+        return self
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
+        if self.proc is not None:
+            self.proc.stop(sig)
 
 
 def serve_env(**extra: str) -> dict[str, str]:
@@ -113,7 +92,7 @@ def test_refuses_open_non_loopback(tmp_path):
 
 def test_require_api_key_without_key(tmp_path):
     served = Served(tmp_path, serve_env(DSAGENT_REQUIRE_API_KEY="true"))
-    with pytest.raises(AssertionError, match="DSAGENT_REQUIRE_API_KEY"):
+    with pytest.raises(RuntimeError, match="DSAGENT_REQUIRE_API_KEY"):
         served.start(timeout=60)
     served.stop()
 

@@ -6,22 +6,14 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
-import socket
-import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
+from launch import Process, free_port
+
 # keeps the screenshots free of the "get notified about Jupyter news?" toast
 DISABLED_PLUGINS = {"@jupyterlab/apputils-extension:announcements": True}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class JupyterLab:
@@ -33,7 +25,7 @@ class JupyterLab:
         self.token = secrets.token_hex(16)
         self.api_base = api_base
         self.log_path = tmp / "jupyter-lab.log"
-        self.process: subprocess.Popen | None = None
+        self.process: Process | None = None
 
     @property
     def url(self) -> str:
@@ -62,36 +54,14 @@ class JupyterLab:
             f"--DSAgent.api_base={self.api_base}", "--DSAgent.default_model=scripted",
             "--DSAgent.sse_keepalive=1", "--DSAgent.code_timeout=60",
         ]
-        with self.log_path.open("w") as log:
-            self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"jupyter lab exited early:\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}api/status?token={self.token}", timeout=2) as r:
-                    if r.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.3)
-        self.stop()
-        raise RuntimeError(f"jupyter lab did not answer within {timeout}s:\n{self.log_tail()}")
+        self.process = Process(command, env=env, log=self.log_path)
+        self.process.start(f"{self.url}api/status?token={self.token}", timeout=timeout, interval=0.3)
+        return self
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)  # lets it shut its kernels down
-        try:
-            self.process.wait(20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
-
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+        """SIGTERM first: it lets the server shut its kernels down."""
+        if self.process is not None:
+            self.process.stop()
 
     def api(self, method: str, path: str, body: dict | None = None) -> dict:
         """A direct DSAgent API call with the token, to set up or check what the browser cannot see."""

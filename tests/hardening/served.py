@@ -17,7 +17,8 @@ import httpx
 import psutil
 from client import SSEReader
 from fake_llm import FakeLLM, FakeReply
-from test_serve import Served, free_port, serve_env
+from launch import free_port
+from test_serve import Served, serve_env
 
 KEY = "hardening-key"
 MB = 1024 * 1024

@@ -3,26 +3,17 @@
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 from client import Client
+from launch import Process, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 # where scripts/test installs the peers that are not Python packages of the test venv
 TOOLS = Path(os.environ.get("DSAGENT_TEST_TOOLS") or Path.home() / ".cache" / "dsagent-tests")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -34,59 +25,15 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-class Proc:
-    """One peer process in its own process group; its output goes to ``log``."""
+class Proc(Process):
+    """A peer in a process group of its own (``stop`` also ends the kernels it started); up to 90 s to start."""
 
     def __init__(self, cmd: list[str], *, cwd: Path, env: dict[str, str], log: Path) -> None:
-        self.cmd, self.cwd, self.env, self.log = cmd, cwd, env, log
-        self.proc: subprocess.Popen | None = None
+        super().__init__(cmd, env=env, log=log, cwd=cwd, group=True)
 
     def start(self, ready_url: str, *, timeout: float = 90, ok: tuple[int, ...] = (200,)) -> Proc:
-        """Start and wait until ``ready_url`` answers one of ``ok``."""
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(
-                self.cmd, cwd=self.cwd, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, f"{self.cmd[0]} exited:\n{self.tail()}"
-            try:
-                if httpx.get(ready_url, timeout=2).status_code in ok:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.25)
-        self.stop()
-        raise TimeoutError(f"{ready_url} did not answer within {timeout:g}s:\n{self.tail()}")
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
-        """Signal our process; then end whatever is left of the group it leads (its kernels)."""
-        if self.proc is None:
-            return
-        pid, self.proc = self.proc.pid, None
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if os.waitpid(pid, os.WNOHANG) != (0, 0):
-                    break
-            except ChildProcessError:
-                break
-            time.sleep(0.1)
-        try:
-            os.killpg(pid, signal.SIGKILL)  # the group id is our child's PID: only what it started
-        except ProcessLookupError:
-            pass
-        try:
-            os.waitpid(pid, 0)
-        except ChildProcessError:
-            pass
-
-    def tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        super().start(ready_url, timeout=timeout, ok=ok, interval=0.25)
+        return self
 
 
 class DSAgentServe:
