@@ -74,6 +74,11 @@ async def _creates(b: Bench) -> None:
     row = Row("5", f"{n} concurrent POST /api/sessions: total", post_total, n=n, floor=one,
               floor_name="one POST", target=f"<= 2x one ({2 * one:.1f} ms)", ok=post_total <= 2 * one)
     b.rows.append(row)
+    # the HTTP floor of "n at once": the same client sending n requests that do nothing
+    began = time.perf_counter()
+    await asyncio.gather(*(b.api.http.get("/health") for _ in range(n)))
+    b.rows.append(Row("5", f"  {n} concurrent GET /health: total (HTTP floor of n at once)",
+                      (time.perf_counter() - began) * 1000, n=n))
     b.rows.append(Row("5", f"{n} concurrent creates -> all kernels ready", ready_total, n=n, floor=raw_total,
                       floor_name=f"{n} raw starts"))
 
