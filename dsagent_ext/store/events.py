@@ -42,8 +42,12 @@ class EventLog:
             seq = events[-1]["seq"] + 1 if events else 1
             record = {"seq": seq, "ts": now().isoformat(), "event": event, "data": data}
             line = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a", encoding="utf-8") as f:
+            try:
+                f = self.path.open("a", encoding="utf-8")
+            except FileNotFoundError:  # the first event (a mkdir on every append cost more than the write)
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                f = self.path.open("a", encoding="utf-8")
+            with f:
                 if self._check_tail and f.tell() and not self._ends_with_newline():
                     f.write("\n")  # a crash cut the previous line: start clean
                 f.write(line + "\n")
