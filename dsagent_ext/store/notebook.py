@@ -13,7 +13,8 @@ from typing import Any
 import nbformat
 from nbformat.corpus.words import generate_corpus_id
 from nbformat.notebooknode import NotebookNode
-from nbformat.v4 import new_notebook
+from nbformat.v4 import nbformat as NBFORMAT
+from nbformat.v4 import nbformat_minor as NBFORMAT_MINOR
 
 from ..engine.protocol import parse_reply
 
@@ -31,8 +32,9 @@ if os.path.basename(os.getcwd()) == "notebooks":
 _ERROR_HEAD = re.compile(r"^(\w[\w.]*): ?(.*)$")
 
 
-# The same nodes as nbformat.v4's new_markdown_cell/new_code_cell/new_output, without their per-node
-# jsonschema validation: rebuilding a notebook cell by cell cost more than all the rest of a round.
+# The same nodes as nbformat.v4's new_notebook/new_markdown_cell/new_code_cell/new_output, without
+# their per-node jsonschema validation: rebuilding a notebook cell by cell cost more than all the rest
+# of a round.
 # The contents manager still validates the whole notebook once, when it saves it.
 def new_markdown_cell(source: str) -> NotebookNode:
     return NotebookNode(id=generate_corpus_id(), cell_type="markdown", source=source, metadata=NotebookNode())
@@ -84,10 +86,10 @@ def _assistant_markdown(content: str) -> str | None:
 
 def build_notebook(title: str, events: Iterable[dict[str, Any]]) -> nbformat.NotebookNode:
     """Markdown for the user and the agent's prose, plan and answer; a code cell per executed block."""
-    nb = new_notebook(metadata={
-        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-        "language_info": {"name": "python"},
-    })
+    nb = NotebookNode(nbformat=NBFORMAT, nbformat_minor=NBFORMAT_MINOR, cells=[], metadata=NotebookNode(
+        kernelspec=NotebookNode(name="python3", display_name="Python 3", language="python"),
+        language_info=NotebookNode(name="python"),
+    ))
     nb.cells.append(new_markdown_cell(f"# {title}\n\n*Written by DSAgent: each code cell ran in the session kernel.*"))
     nb.cells.append(new_code_cell(SETUP))
     count = 0
