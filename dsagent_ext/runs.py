@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .app import DSAgent
 
 TERMINAL = "done"
+_IDLE: Any = object()  # queued by a subscription's keepalive timer
 KEEP_TURNS = 4  # the most recent rounds always stay verbatim
 
 
@@ -35,7 +36,7 @@ class Subscription:
     def __init__(self, session: Session, after: int | None) -> None:
         self.session = session
         self.after = after
-        self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        self.queue: asyncio.Queue[Any] = asyncio.Queue()  # records; None: closed; _IDLE: keepalive due
         self.closed = False
         session.subscribers.add(self.queue)
 
@@ -69,14 +70,10 @@ class Subscription:
             if not forever and not self.session.busy:
                 return  # nothing more will come
             while not self.closed:
-                if self.queue.qsize():  # a burst (deltas): no timer task per event
-                    record = self.queue.get_nowait()
-                else:
-                    try:
-                        record = await asyncio.wait_for(self.queue.get(), keepalive)
-                    except asyncio.TimeoutError:
-                        yield None
-                        continue
+                record = self.queue.get_nowait() if self.queue.qsize() else await self._wait(keepalive)
+                if record is _IDLE:
+                    yield None
+                    continue
                 if record is None:
                     return
                 if record.get("seq") is not None and self.after is not None and record["seq"] <= self.after:
@@ -86,6 +83,19 @@ class Subscription:
                     return
         finally:
             self.close()
+
+    async def _wait(self, keepalive: float | None) -> Any:
+        """The next record, or ``_IDLE`` after ``keepalive`` seconds without one.
+
+        A timer puts the marker in the queue (rather than ``wait_for``, which wraps every wait in a
+        task): the reader wakes in the same loop turn as the event's publisher yields.
+        """
+        timer = asyncio.get_running_loop().call_later(keepalive, self.queue.put_nowait, _IDLE) if keepalive else None
+        try:
+            return await self.queue.get()
+        finally:
+            if timer is not None:
+                timer.cancel()
 
 
 class RunService:

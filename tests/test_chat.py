@@ -188,6 +188,19 @@ async def test_cancel_interrupts_the_kernel(client, fake_llm):
     assert r.json() == {"success": False, "message": "No task is running"}
 
 
+async def test_keepalive_comments_while_a_cell_runs(client, fake_llm):
+    """With ``sse_keepalive`` 0.5 s, a 1.6 s cell is bridged by keepalive comments, and only by them."""
+    fake_llm.script("<code>\nimport time; time.sleep(1.6)", "<answer>slept")
+    sid = await client.session()
+    await client.call("GET", f"/api/sessions/{sid}/kernel")  # booted: the cell is all the wait
+    frames = [ev async for ev in client.events("POST", f"/api/sessions/{sid}/chat/stream", json={"message": "nap"})]
+    seen = [ev["event"] for ev in frames]
+    during = seen[seen.index("code_executing") + 1 : seen.index("code_result")]
+    assert 2 <= len(during) <= 5 and set(during) == {"comment"}  # ~3; never one per poll
+    assert {ev["data"] for ev in frames if ev["event"] == "comment"} == {"keepalive"}
+    assert seen[-1] == "done"
+
+
 async def test_disconnect_then_resume(client, fake_llm):
     fake_llm.script(
         "<plan>\n1. [ ] a\n2. [ ] b\n</plan><code>import time; time.sleep(1); print('a')",

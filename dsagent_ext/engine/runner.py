@@ -160,6 +160,9 @@ class AgentRunner:
 
     async def _ask(self, current: _Round, messages: list[dict[str, str]]) -> AsyncIterator[AgentEvent]:
         yield AgentEvent("thinking", {"message": "Processing...", "round": current.number})
+        # let subscribers send it now: nothing below suspends before the model call's setup, which is
+        # milliseconds of CPU (the first event of a task waited for all of it)
+        await asyncio.sleep(0)
         if current.number == 1 and self.history is not None:
             messages[:0] = await self.history()
         # later rounds reuse what came back with the last cell; the first asks the kernel (unless it
