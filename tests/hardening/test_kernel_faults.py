@@ -72,29 +72,30 @@ def test_cell_past_the_timeout_is_interrupted(http, llm, sid):
     assert execute(http, sid, "print(x)")["stdout"] == "7\n"
 
 
-def test_fifty_megabytes_of_output(server, http, sid):
+def flood(server, http, sid: str, code: str, label: str) -> tuple[dict, int, int]:
+    """Run ``code`` after a warm-up cell: its result, the server's RSS peak growth and what it kept."""
     execute(http, sid, "print('warm')")
     before = server.rss()
     with peak_rss(server) as peak:
-        result = execute(http, sid, "print('x' * 50_000_000)")
-    after = server.rss()
-    print(f"\n50 MB print: server RSS peak {(peak[0] - before) / MB:+.0f} MB, after {(after - before) / MB:+.0f} MB")
+        result = execute(http, sid, code)
+    grew, kept = peak[0] - before, server.rss() - before
+    print(f"\n{label}: server RSS peak {grew / MB:+.0f} MB, after {kept / MB:+.0f} MB")
+    return result, grew, kept
+
+
+def test_fifty_megabytes_of_output(server, http, sid):
+    result, grew, kept = flood(server, http, sid, "print('x' * 50_000_000)", "50 MB print")
     assert result["success"] and result["truncated"]
     assert len(result["stdout"]) < 1_100_000 and "characters omitted" in result["stdout"]
     # the 50 MB pass through the server (in pieces of a few MB), but are not kept
-    assert peak[0] - before < 400 * MB, f"peak +{(peak[0] - before) / MB:.0f} MB"
-    assert after - before < 120 * MB, f"kept +{(after - before) / MB:.0f} MB"
+    assert grew < 400 * MB, f"peak +{grew / MB:.0f} MB"
+    assert kept < 120 * MB, f"kept +{kept / MB:.0f} MB"
 
 
 def test_endless_output_loop(server, http, sid):
-    execute(http, sid, "print('warm')")
-    before = server.rss()
-    with peak_rss(server) as peak:
-        result = execute(http, sid, "while True:\n    print('y' * 1000)")
-    after = server.rss()
-    print(f"\nendless output: server RSS peak {(peak[0] - before) / MB:+.0f} MB, after {(after - before) / MB:+.0f} MB")
+    result, grew, kept = flood(server, http, sid, "while True:\n    print('y' * 1000)", "endless output")
     assert result["error"].startswith(f"Timeout: execution exceeded {CODE_TIMEOUT}s") and result["truncated"]
     assert len(result["stdout"]) < 1_100_000
-    assert peak[0] - before < 200 * MB, f"peak +{(peak[0] - before) / MB:.0f} MB"
-    assert after - before < 100 * MB, f"kept +{(after - before) / MB:.0f} MB"
+    assert grew < 200 * MB, f"peak +{grew / MB:.0f} MB"
+    assert kept < 100 * MB, f"kept +{kept / MB:.0f} MB"
     assert execute(http, sid, "print('still here')")["stdout"] == "still here\n"
