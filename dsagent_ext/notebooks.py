@@ -5,10 +5,10 @@ validates, signs and rewrites it (after a backup copy): milliseconds that grow w
 after every round, that delayed the next round and, with many sessions streaming, the whole server.
 So every logged event only marks the notebook as behind; it is written once the session calms down
 (no task running and ``QUIET`` after the latest event), and during a long task at most ``MAX_WAIT``
-after the first unsaved event (a pause between rounds is not calm: with many sessions busy, it
-wrote each notebook after every round again). Readers of our
-API flush it first, the server flushes all at stop, and the log stays the source of truth: at start,
-any notebook older than its log (a killed server) is rebuilt.
+after the first unsaved event (a pause between rounds is not calm: with many sessions busy, it wrote
+each notebook after every round again). Readers of our API flush it first, the server flushes all at
+stop, and the log stays the source of truth: at start, any notebook older than its log (a killed
+server) is rebuilt.
 """
 
 from __future__ import annotations

@@ -90,7 +90,9 @@ class Subscription:
         A timer puts the marker in the queue (rather than ``wait_for``, which wraps every wait in a
         task): the reader wakes in the same loop turn as the event's publisher yields.
         """
-        timer = asyncio.get_running_loop().call_later(keepalive, self.queue.put_nowait, _IDLE) if keepalive else None
+        timer = None
+        if keepalive:
+            timer = asyncio.get_running_loop().call_later(keepalive, self.queue.put_nowait, _IDLE)
         try:
             return await self.queue.get()
         finally:
