@@ -83,15 +83,7 @@ class EventLog:
                 lines = f.readlines()
         except FileNotFoundError:
             return []
-        events = []
-        for line in lines:
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict) and record.get("seq", 0) > 0:
-                events.append(record)
-        return events
+        return [record for line in lines if (record := _record(line)) is not None]
 
     def _ends_with_newline(self) -> bool:
         with self.path.open("rb") as f:
@@ -101,6 +93,15 @@ class EventLog:
 
 def _seq(record: dict[str, Any]) -> int:
     return record["seq"]
+
+
+def _record(line: str | bytes) -> dict[str, Any] | None:
+    """The event on this line; None for an empty line or one a crash tore."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) and record.get("seq", 0) > 0 else None
 
 
 TAIL_BYTES = 65_536
@@ -118,10 +119,7 @@ def _last_record(path: Path) -> tuple[bool, dict[str, Any] | None]:
     lines = tail.split(b"\n")
     complete = lines if size <= TAIL_BYTES else lines[1:]  # the first may be cut by the seek
     for line in reversed(complete):
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue  # empty, or torn by a crash: the one before may do
-        if isinstance(record, dict) and record.get("seq", 0) > 0:
+        record = _record(line)
+        if record is not None:  # else empty, or torn by a crash: the one before may do
             return True, record
     return False, None
