@@ -15,7 +15,7 @@ import psutil
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))  # the launcher the test suite uses too
 
-from launch import Process, free_port  # noqa: E402
+from launch import Process, child_env, free_port  # noqa: E402
 
 # A Jupyter server with only the given extension switched on or off, the way `dsagent serve` builds it.
 _PLAIN_SERVER = """\
@@ -28,10 +28,8 @@ app.start()
 
 
 def clean_env(runtime: Path) -> dict[str, str]:
-    """The caller's environment minus DSAgent settings, with a private Jupyter runtime dir."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DSAGENT_", "JUPYTER_TOKEN", "LLM_"))}
-    env.update(LITELLM_LOCAL_MODEL_COST_MAP="True", JUPYTER_RUNTIME_DIR=str(runtime), PYTHONUNBUFFERED="1")
-    return env
+    """The caller's environment minus DSAgent and model settings, with a private Jupyter runtime dir."""
+    return child_env(drop=("LLM_",), JUPYTER_RUNTIME_DIR=str(runtime), PYTHONUNBUFFERED="1")
 
 
 class Proc(Process):

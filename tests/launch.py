@@ -14,6 +14,14 @@ from pathlib import Path
 import httpx
 
 
+def child_env(*, drop: tuple[str, ...] = (), **extra: str) -> dict[str, str]:
+    """This environment for a child: without DSAgent settings and Jupyter tokens (nor what starts with
+    ``drop``), litellm's price list read locally, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DSAGENT_", "JUPYTER_TOKEN", *drop))}
+    env.update(LITELLM_LOCAL_MODEL_COST_MAP="True", **extra)
+    return env
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

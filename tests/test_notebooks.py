@@ -9,7 +9,8 @@ import time
 import httpx
 import nbformat
 import pytest
-from test_serve import Served, serve_env
+from launch import child_env
+from test_serve import Served
 
 from dsagent_ext.notebooks import MAX_WAIT, QUIET
 
@@ -72,7 +73,7 @@ def test_stop_writes_and_start_rebuilds(tmp_path, fake_llm):
     """A clean stop writes pending notebooks; a start rebuilds any notebook older than its log."""
     root = tmp_path / "root"
     root.mkdir()
-    env = serve_env(LLM_API_BASE=fake_llm.api_base, DSAGENT_DEFAULT_MODEL="scripted")
+    env = child_env(LLM_API_BASE=fake_llm.api_base, DSAGENT_DEFAULT_MODEL="scripted")
     fake_llm.script(*TASK, *TASK)
     served = Served(root, env).start()
     try:

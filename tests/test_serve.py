@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from launch import Process, free_port
+from launch import Process, child_env, free_port
 
 KEY = "serve-key"
 
@@ -37,17 +36,11 @@ class Served:
             self.proc.stop(sig)
 
 
-def serve_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DSAGENT_", "JUPYTER_TOKEN"))}
-    env.update(LITELLM_LOCAL_MODEL_COST_MAP="True", **extra)
-    return env
-
-
 @pytest.fixture(scope="module")
 def keyed(tmp_path_factory):
     root = tmp_path_factory.mktemp("keyed") / "root"
     root.mkdir()
-    served = Served(root, serve_env(DSAGENT_API_KEY=KEY), ["--log-level", "warning"]).start()
+    served = Served(root, child_env(DSAGENT_API_KEY=KEY), ["--log-level", "warning"]).start()
     yield served
     served.stop()
 
@@ -85,13 +78,13 @@ def test_only_this_extension(keyed):
 def test_refuses_open_non_loopback(tmp_path):
     r = subprocess.run(
         [sys.executable, "-m", "dsagent_ext.serve", "serve", "--host", "0.0.0.0", "--port", str(free_port())],
-        env=serve_env(), capture_output=True, text=True, timeout=60,
+        env=child_env(), capture_output=True, text=True, timeout=60,
     )
     assert r.returncode != 0 and "DSAGENT_API_KEY" in r.stderr
 
 
 def test_require_api_key_without_key(tmp_path):
-    served = Served(tmp_path, serve_env(DSAGENT_REQUIRE_API_KEY="true"))
+    served = Served(tmp_path, child_env(DSAGENT_REQUIRE_API_KEY="true"))
     with pytest.raises(RuntimeError, match="DSAGENT_REQUIRE_API_KEY"):
         served.start(timeout=60)
     served.stop()
@@ -113,7 +106,7 @@ def test_persistence_across_kill(tmp_path, fake_llm):
     """kill -9, start again: the same sessions, messages, turns, notebook and files are served."""
     root = tmp_path / "root"
     root.mkdir()
-    env = serve_env(LLM_API_BASE=fake_llm.api_base, DSAGENT_DEFAULT_MODEL="scripted")
+    env = child_env(LLM_API_BASE=fake_llm.api_base, DSAGENT_DEFAULT_MODEL="scripted")
     fake_llm.script("<code>print(6 * 7)", "<answer>42")
     served = Served(root, env).start()
     try:

@@ -17,8 +17,8 @@ import httpx
 import psutil
 from client import SSEReader
 from fake_llm import FakeLLM, FakeReply
-from launch import free_port
-from test_serve import Served, serve_env
+from launch import child_env, free_port
+from test_serve import Served
 
 KEY = "hardening-key"
 MB = 1024 * 1024
@@ -35,7 +35,7 @@ class Server(Served):
 
     def __init__(self, root: Path, llm: FakeLLM | None = None, *args: str) -> None:
         options = [f"--DSAgent.api_base={llm.api_base}", "--DSAgent.default_model=scripted"] if llm else []
-        super().__init__(root, serve_env(DSAGENT_API_KEY=KEY), [*options, "--DSAgent.sse_keepalive=0.5", *args])
+        super().__init__(root, child_env(DSAGENT_API_KEY=KEY), [*options, "--DSAgent.sse_keepalive=0.5", *args])
         self.headers = {"X-API-Key": KEY}
 
     def start(self, timeout: float = 60) -> Server:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 from client import Client
-from launch import Process, free_port
+from launch import Process, child_env, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -17,12 +17,10 @@ TOOLS = Path(os.environ.get("DSAGENT_TEST_TOOLS") or Path.home() / ".cache" / "d
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    """This environment without DSAgent/Jupyter settings that would leak into a peer."""
-    drop = ("DSAGENT_", "JUPYTER_TOKEN", "JUPYTERHUB_", "KERNEL_", "LLM_")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
-    env.update(LITELLM_LOCAL_MODEL_COST_MAP="True", PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}")
-    env.update(extra)
-    return env
+    """This environment without DSAgent/Jupyter/Hub settings that would leak into a peer, the test
+    venv's tools first on the PATH."""
+    path = f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+    return child_env(drop=("JUPYTERHUB_", "KERNEL_", "LLM_"), **{"PATH": path, **extra})
 
 
 class Proc(Process):
