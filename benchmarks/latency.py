@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
 import time
-from typing import Any
 
 import httpx
 from api import BareKernel, Stream
@@ -13,6 +10,7 @@ from context import Bench
 from model import task_message
 from report import Row, pct
 
+from dsagent_ext.engine.llm import load_litellm
 from dsagent_ext.engine.prompt import build_system_prompt
 
 WARMUP = 3
@@ -80,7 +78,7 @@ async def _model_floor(b: Bench) -> None:
 async def _litellm_calls(b: Bench, first: list[dict], second: list[dict]) -> list[float]:
     """litellm is the product's only way to a model: what one streamed call costs on its own, so the
     agent overhead can be split into litellm's share and ours."""
-    litellm = await asyncio.to_thread(_import_litellm)
+    litellm = await load_litellm()  # configured as the server configures it
     samples = []
     for i in range(WARMUP + 2 * b.config.samples):
         began = time.perf_counter()
@@ -96,12 +94,6 @@ async def _litellm_calls(b: Bench, first: list[dict], second: list[dict]) -> lis
     return samples
 
 
-def _import_litellm() -> Any:
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # as the server does: no remote price list
-    import litellm
-
-    litellm.suppress_debug_info = True
-    return litellm
 
 
 async def _model_call(http: httpx.AsyncClient, messages: list[dict]) -> float:

@@ -91,8 +91,9 @@ def _litellm() -> Any:
 _IMPORTED: dict[str, Any] = {}  # "litellm" once loaded
 
 
-async def _load_litellm() -> Any:
-    """litellm for a coroutine: the first import (seconds) runs in a thread, not on the event loop."""
+async def load_litellm() -> Any:
+    """litellm, configured as the product uses it, for a coroutine: the first import (seconds) runs in
+    a thread, not on the event loop."""
     if "litellm" not in _IMPORTED:
         _IMPORTED["litellm"] = await asyncio.to_thread(_litellm)
     return _IMPORTED["litellm"]
@@ -126,7 +127,7 @@ class LLMClient:
         text twice. Cancelling the consuming task closes the HTTP stream; a consumer that stops
         early without being cancelled should iterate under ``contextlib.aclosing``.
         """
-        litellm = await _load_litellm()
+        litellm = await load_litellm()
         kwargs = self._request(model, messages, stop)
         for attempt in range(self.retries + 1):
             parts: list[str] = []
@@ -154,7 +155,7 @@ class LLMClient:
 
     async def complete(self, model: str, messages: list[dict]) -> str:
         """One non-streamed reply (summaries), with the same retries."""
-        litellm = await _load_litellm()
+        litellm = await load_litellm()
         kwargs = self._request(model, messages, None)
         attempt = 0
         while True:
