@@ -6,6 +6,8 @@ import asyncio
 import base64
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from jupyter_client.asynchronous import AsyncKernelClient
@@ -35,6 +37,18 @@ def kernel(jp_serverapp, jp_asyncio_loop, workspace):
         yield session
     finally:
         jp_asyncio_loop.run_until_complete(session.shutdown())
+
+
+@contextmanager
+def another_client(jp_serverapp, kernel: KernelSession) -> Iterator[AsyncKernelClient]:
+    """A client of its own on the session's kernel, like a console another program opens on it."""
+    client = AsyncKernelClient(connection_file=jp_serverapp.kernel_manager.get_kernel(kernel.kernel_id).connection_file)
+    client.load_connection_file()
+    client.start_channels()
+    try:
+        yield client
+    finally:
+        client.stop_channels()
 
 
 async def test_start_lists_kernel_with_workspace_cwd(jp_serverapp, kernel, workspace):
@@ -132,14 +146,9 @@ async def test_a_described_cell_saves_the_next_introspection(kernel):
 async def test_code_another_client_runs_is_noticed(jp_serverapp, kernel):
     """A description is reused only while the kernel stays silent: another client's code makes us ask again."""
     await kernel.execute("mine = 1", timeout=10, describe=True)
-    other = AsyncKernelClient(connection_file=jp_serverapp.kernel_manager.get_kernel(kernel.kernel_id).connection_file)
-    other.load_connection_file()  # a client of its own, like a console another program opens on this kernel
-    other.start_channels()
-    try:
+    with another_client(jp_serverapp, kernel) as other:
         reply = await other.execute_interactive("theirs = 2", timeout=10)
         assert reply["content"]["status"] == "ok"
-    finally:
-        other.stop_channels()
     await asyncio.sleep(0.1)  # the server has noted the kernel's messages (as by the time anyone asks)
     assert {v.name for v in (await kernel.state()).variables} == {"mine", "theirs"}
 
@@ -196,10 +205,7 @@ async def test_a_huge_write_leaves_the_kernel_in_pieces(jp_serverapp, kernel):
     """One print of 2.5 pieces' worth reaches every client of the kernel as three messages, nothing lost."""
     size = MESSAGE_CHARS * 5 // 2
     await kernel.ensure_started()
-    other = AsyncKernelClient(connection_file=jp_serverapp.kernel_manager.get_kernel(kernel.kernel_id).connection_file)
-    other.load_connection_file()
-    other.start_channels()
-    try:
+    with another_client(jp_serverapp, kernel) as other:
         await other.wait_for_ready(timeout=10)
         result = await kernel.execute(f"print(''.join(str(i % 10) for i in range({size})))", timeout=30)
         pieces = []
@@ -209,8 +215,6 @@ async def test_a_huge_write_leaves_the_kernel_in_pieces(jp_serverapp, kernel):
                 pieces.append(msg["content"]["text"])
             elif msg["msg_type"] == "status" and pieces and msg["content"]["execution_state"] == "idle":
                 break
-    finally:
-        other.stop_channels()
     assert [len(p) for p in pieces] == [MESSAGE_CHARS, MESSAGE_CHARS, size - 2 * MESSAGE_CHARS + 1]
     assert "".join(pieces) == "".join(str(i % 10) for i in range(size)) + "\n"
     kept = kernel.output_cap
