@@ -86,7 +86,7 @@ async def test_three_round_plan_with_plot(client, fake_llm, jp_root_dir):
     # it re-runs as saved, from the notebooks folder, as JupyterLab would run it
     from nbclient import NotebookClient
 
-    rerun = nbformat.read(path, as_version=4)
+    rerun = nbformat.reads(r.text, as_version=4)  # as served: the file may be rewritten in the background
     await NotebookClient(rerun, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).async_execute()
     assert [c for c in rerun.cells if c.cell_type == "code"][-1].outputs[0]["text"] == "60\n"
     # messages: user, then assistant/execution pairs

@@ -36,15 +36,21 @@ def stream_until(http: httpx.Client, sid: str, message: str, stop: tuple[str, in
     raise AssertionError(f"the stream ended before {stop}: {[e['event'] for e in seen]}")
 
 
-def assert_files_sound(folder) -> list[dict]:
-    """Every log line parses with increasing seqs, the record validates, the notebook is valid."""
+def assert_files_sound(folder, http: httpx.Client, sid: str) -> list[dict]:
+    """Every log line parses with increasing seqs, the record validates, the notebook is valid.
+
+    The log is appended and the record replaced atomically, so the disk is read for them; the notebook
+    is rewritten in the background (in place, by the contents manager), so it is read as a user reads
+    it: through the API, which writes what is pending first.
+    """
     lines = (folder / "logs" / "events.jsonl").read_text("utf-8").splitlines()
     log = [json.loads(line) for line in lines]
     seqs = [r["seq"] for r in log]
     assert seqs == sorted(set(seqs)) == list(range(1, len(log) + 1))
     SessionRecord.model_validate_json((folder / "session.json").read_text("utf-8"))
-    for path in (folder / "notebooks").glob("*.ipynb"):
-        nbformat.validate(nbformat.read(path, as_version=4))
+    r = http.get(f"/api/sessions/{sid}/notebook")
+    assert r.status_code == 200, r.text
+    nbformat.validate(nbformat.reads(r.text, as_version=4))
     return log
 
 
@@ -79,7 +85,7 @@ def test_kill_mid_cell_then_restart(tmp_path, llm):
             assert "import time\ntime.sleep(120)" in cells  # the interrupted round's cell, without outputs
             record = http.get(f"/api/sessions/{sid}").json()
             assert record["message_count"] == http.get(f"/api/sessions/{sid}/messages").json()["total"]
-            log = assert_files_sound(folder)
+            log = assert_files_sound(folder, http, sid)
             assert [r["event"] for r in log].count("done") == 1
             # the session goes on: a new task runs in a fresh kernel
             llm.script("<code>\nprint('after')", "<answer>back")
@@ -91,7 +97,8 @@ def test_kill_mid_cell_then_restart(tmp_path, llm):
     # a clean restart does not close anything twice
     server.start()
     try:
-        assert [r["event"] for r in assert_files_sound(folder)].count("done") == 2
+        with server.client() as http:
+            assert [r["event"] for r in assert_files_sound(folder, http, sid)].count("done") == 2
     finally:
         server.stop()
 
@@ -113,7 +120,7 @@ def test_client_leaving_mid_stream_does_not_stop_the_run(server, http, llm):
             time.sleep(0.25)
     assert [t["stop_reason"] for t in turns] == [None, None, "answer"]
     assert turns[-1]["answer"] == "finished"
-    log = assert_files_sound(server.root / "dsagent" / "sessions" / sid)
+    log = assert_files_sound(server.root / "dsagent" / "sessions" / sid, http, sid)
     assert [r["event"] for r in log].count("done") == 1
 
 
