@@ -357,7 +357,21 @@ class HITLActionRequest(Body):
     modified_code: str | None = Field(default=None, max_length=1_000_000)
 
 
-class HITLMessage(Body):
-    """Optional body of approve/reject."""
+class HITLWords(Model):
+    """Optional body of approve and reject: the words that go with the decision, under any of the names
+    clients send them (``feedback`` on approve and ``reason`` on reject by DSAgent's VS Code client).
+
+    Unlike other bodies, unknown fields are ignored: clients add their own, and refusing them left a
+    task paused until the timeout behind a client that never looks at the status.
+    """
+
+    model_config = ConfigDict(extra="ignore")
 
     message: str | None = Field(default=None, max_length=100_000)
+    feedback: str | None = Field(default=None, max_length=100_000)
+    reason: str | None = Field(default=None, max_length=100_000)
+
+    @property
+    def text(self) -> str | None:
+        """The first of ``message``, ``feedback``, ``reason`` given and not blank."""
+        return next((t for t in (self.message, self.feedback, self.reason) if t and t.strip()), None)

@@ -33,6 +33,7 @@ class Operation:
     response: type[BaseModel] | None = None
     status: int = 200
     body: type[BaseModel] | None = None
+    body_required: bool = True
     params: tuple[Param, ...] = ()
     many: bool = False  # the response is a list of ``response``
     media: str = JSON
@@ -52,7 +53,11 @@ def _int(low: int, high: int | None, default: int) -> dict[str, Any]:
 
 CATEGORY = Param("category", _enum([c.value for c in m.FileCategory]) | {"default": "data"})
 PAGE = (Param("limit", _int(1, 200, 50)), Param("offset", _int(0, None, 0)))
-MESSAGE = Param("message", {"type": "string"}, description="Optional text passed to the model")
+WORDS = tuple(
+    Param(name, {"type": "string"}, description=f"Optional words for the model ({what}); a JSON body may carry them instead")
+    for name, what in (("message", "any decision"), ("feedback", "as DSAgent's VS Code client sends an approve"),
+                       ("reason", "as DSAgent's VS Code client sends a reject"))
+)
 FILENAME = Param("filename", {"type": "string", "minLength": 1}, "path")
 UPLOAD = {
     "multipart/form-data": {
@@ -152,10 +157,16 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
     f"{S}/chat/cancel": {"post": Operation("Cancel the running task", m.ActionResponse)},
     f"{S}/hitl/status": {"get": Operation("What the agent waits for a human decision on", m.HITLStatusResponse)},
     f"{S}/hitl/approve": {
-        "post": Operation("Approve the pending request", m.ActionResponse, params=(MESSAGE,), errors=(404, 409, 422))
+        "post": Operation(
+            "Approve the pending request; words given reach the model in the running task",
+            m.ActionResponse, body=m.HITLWords, body_required=False, params=WORDS, errors=(404, 409, 422),
+        )
     },
     f"{S}/hitl/reject": {
-        "post": Operation("Reject the pending request: the task ends", m.ActionResponse, params=(MESSAGE,), errors=(404, 409, 422))
+        "post": Operation(
+            "Reject the pending request: the task ends; the reason given reaches the model in later tasks",
+            m.ActionResponse, body=m.HITLWords, body_required=False, params=WORDS, errors=(404, 409, 422),
+        )
     },
     f"{S}/hitl/respond": {
         "post": Operation(
@@ -220,7 +231,7 @@ def build_spec(server_url: str) -> dict[str, Any]:
                 "responses": _responses(op, ref),
             }
             if op.body is not None:
-                spec["requestBody"] = {"required": True, "content": {JSON: {"schema": ref(op.body)}}}
+                spec["requestBody"] = {"required": op.body_required, "content": {JSON: {"schema": ref(op.body)}}}
             elif op.extra_body:
                 spec["requestBody"] = {"required": True, "content": op.extra_body}
             if not op.public:

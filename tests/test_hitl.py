@@ -61,6 +61,7 @@ async def test_plan_only_pauses_on_plan_and_approve(client, fake_llm):
     task, queue = await start_stream(client, sid, "go")
     request = await next_request(queue)
     assert request["request_type"] == "plan" and request["plan"]["total_steps"] == 2
+    assert request["message"] == "Approve this plan?"
     status = (await client.call("GET", f"/api/sessions/{sid}/hitl/status")).json()
     assert status["awaiting_feedback"] and status["awaiting_type"] == "plan" and status["enabled"]
     assert [s["description"] for s in status["pending_plan"]["steps"]] == ["Compute", "Report"]
@@ -156,7 +157,13 @@ async def test_timeout_rejects(client, fake_llm):
     assert resolved["timed_out"] and resolved["action"] == "reject" and resolved["by"] == "timeout"
     assert events[-2]["data"]["stop_reason"] == "rejected"
     log = (await client.call("GET", f"/api/sessions/{sid}/turns")).json()["turns"][-1]["hitl"][0]
-    assert log["timed_out"]
+    assert log["timed_out"] and log["message"] == "No decision within 0.5s: the task was stopped"
+    # the next task's model hears that the plan went unanswered and the task was stopped
+    fake_llm.script("<answer>ok")
+    await client.call("PUT", f"/api/sessions/{sid}", json={"hitl_mode": "none"})
+    await client.chat_stream(sid, "and now?")
+    history = "\n".join(m["content"] for m in fake_llm.requests[-1]["messages"])
+    assert "Nobody answered the request about the plan. No decision within 0.5s: the task was stopped." in history
 
 
 async def test_full_code_pause_modify_runs_the_modified_code(client, fake_llm):
@@ -165,11 +172,13 @@ async def test_full_code_pause_modify_runs_the_modified_code(client, fake_llm):
     task, queue = await start_stream(client, sid, "go")
     request = await next_request(queue)
     assert request["request_type"] == "code" and request["code"] == "print('original')"
+    assert request["message"] == "Run this code?"
     status = (await client.call("GET", f"/api/sessions/{sid}/hitl/status")).json()
     assert status["pending_code"] == "print('original')"
     await client.call("POST", f"/api/sessions/{sid}/hitl/respond", json={"action": "modify", "modified_code": "print('edited')"})
     request = await next_request(queue)  # full also pauses before the answer
     assert request["request_type"] == "answer" and request["answer"] == "done"
+    assert request["message"] == "Accept this answer?"
     await client.call("POST", f"/api/sessions/{sid}/hitl/approve")
     events = await task
     result = [e["data"] for e in events if e["event"] == "code_result"][0]
@@ -200,6 +209,7 @@ async def test_on_error_retry_and_skip(client, fake_llm, tmp_path):
     task, queue = await start_stream(client, sid, "go")
     request = await next_request(queue)
     assert request["request_type"] == "error" and "RuntimeError" in request["error"]
+    assert request["message"] == "This cell failed: retry, skip or give guidance?"
     status = (await client.call("GET", f"/api/sessions/{sid}/hitl/status")).json()
     assert "not yet" in status["pending_error"]
     r = await client.call("POST", f"/api/sessions/{sid}/hitl/respond", json={"action": "modify"})

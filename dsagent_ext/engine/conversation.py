@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..models import ExecutionResult
+from .hitl import describe_decision
 
 
 def cap_middle(text: str, limit: int) -> str:
@@ -44,10 +45,21 @@ def history_from_turns(turns: list[dict[str, Any]], limit: int, summary: str | N
         if turn.get("user_message"):
             messages.append({"role": "user", "content": turn["user_message"]})
         messages.append({"role": "assistant", "content": turn.get("content") or ""})
+        # what followed the reply, in order: decisions before the code ran, its result, decisions on a failure
+        decisions = turn.get("hitl") or []
+        parts = [_review(d, limit) for d in decisions if d.get("request_type") != "error"]
         result = turn.get("execution_result")
         if result is not None:
-            messages.append({"role": "user", "content": execution_feedback(ExecutionResult(**result), limit)})
+            parts.append(execution_feedback(ExecutionResult(**result), limit))
+        parts += [_review(d, limit) for d in decisions if d.get("request_type") == "error"]
+        if parts:
+            messages.append({"role": "user", "content": "\n".join(parts)})
     return messages
+
+
+def _review(decision: dict[str, Any], limit: int) -> str:
+    """A human decision of an earlier round, so the model knows what was approved or declined, and why."""
+    return "Human review: " + cap_middle(describe_decision(decision), limit)
 
 
 SUMMARY_INSTRUCTIONS = """\

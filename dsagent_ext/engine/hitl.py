@@ -32,6 +32,39 @@ ALLOWED: dict[str, frozenset[HITLAction]] = {
 }
 
 
+# what a client shows the human at each kind of pause
+PROMPTS: dict[str, str] = {
+    "plan": "Approve this plan?",
+    "code": "Run this code?",
+    "error": "This cell failed: retry, skip or give guidance?",
+    "answer": "Accept this answer?",
+}
+# what each kind of pause was about, in a sentence about it
+SUBJECTS: dict[str, str] = {"plan": "the plan", "code": "the code", "error": "the failed code", "answer": "the answer"}
+_DID = {
+    "approve": "approved",
+    "reject": "declined",
+    "modify": "changed",
+    "retry": "asked to retry",
+    "skip": "skipped",
+    "feedback": "sent feedback on",
+}
+
+
+def describe_decision(record: dict[str, object]) -> str:
+    """A recorded decision (a ``hitl`` entry of a round) as one sentence, for the model's history of
+    earlier tasks and for the notebook."""
+    subject = SUBJECTS.get(str(record.get("request_type")), "the request")
+    message = record.get("message")
+    if record.get("timed_out"):
+        return f"Nobody answered the request about {subject}. {message}."
+    action = str(record.get("action"))
+    sentence = f"The user {_DID.get(action, action)} {subject}"
+    if action == "reject":
+        sentence += " and stopped the task"
+    return f"{sentence}, saying: {message}" if message else f"{sentence}."
+
+
 class HITLError(ValueError):
     """A decision that cannot apply: nothing pending (409) or an action that does not fit (400)."""
 
@@ -70,9 +103,11 @@ class Pause:
     future: asyncio.Future[Decision] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
     def request(self, timeout: float) -> dict[str, object]:
-        """The ``hitl_request`` event payload (the reference's, plus ``answer`` and ``timeout``)."""
+        """The ``hitl_request`` event payload (the reference's, plus ``answer``, ``timeout`` and a
+        ``message`` for clients to show as the prompt)."""
         return {
             "request_type": self.kind,
+            "message": PROMPTS[self.kind],
             "plan": self.plan.model_dump(mode="json") if self.plan else None,
             "code": self.code,
             "error": self.error,

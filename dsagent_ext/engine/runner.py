@@ -65,9 +65,12 @@ class _Round:
     executing: bool = False
     usage: Usage | None = None
     steer: str | None = None  # replaces the next prompt: a human redirected the task
-    note: str | None = None  # added to the next prompt after the execution result
+    note: str | None = None  # put before the next prompt: what a human decided on the way
     decisions: list[dict[str, Any]] = field(default_factory=list)
     decision: Decision | None = None  # the latest, until the step it concerns applies it
+
+    def add_note(self, text: str) -> None:
+        self.note = f"{self.note}\n{text}" if self.note else text
 
     def take(self, kind: PauseKind) -> Decision | None:
         """The decision of the pause of this kind just taken, if any (consumed once)."""
@@ -210,40 +213,50 @@ class AgentRunner:
         decision = current.take("plan")
         if decision is None or decision.action == HITLAction.approve:
             self.approved_steps = _steps(self.plan)
+            if decision is not None and decision.message:
+                current.add_note(f"The user approved your plan and says: {decision.message}")
             return True
         if decision.action == HITLAction.modify:
             assert decision.modified_plan is not None
             self.plan = parse_plan(decision.modified_plan) or self.plan
             self.approved_steps = _steps(self.plan)
-            current.steer = f"The user changed your plan. Follow this plan instead:\n{decision.modified_plan}"
+            current.steer = f"The user changed your plan. Follow this plan instead:\n{decision.modified_plan}" + _said(decision)
         elif decision.action == HITLAction.feedback:
             current.steer = f"The user reviewed your plan before anything ran and says: {decision.message}\nRevise the plan."
         else:  # skip
-            current.steer = "The user skipped this step: it was not run. Continue with the next step of the plan."
+            current.steer = "The user skipped this step: it was not run. Continue with the next step of the plan." + _said(decision)
         return False
 
     def _code_decision(self, current: _Round) -> bool:
         """Apply a decision taken before the code ran; False when it must not run."""
         decision = current.take("code")
         if decision is None or decision.action == HITLAction.approve:
+            if decision is not None and decision.message:
+                current.add_note(f"The user approved your code before it ran and says: {decision.message}")
             return True
         if decision.action == HITLAction.modify:
             current.code = decision.modified_code
-            current.note = f"The user edited your code before it ran. This is what ran:\n```python\n{current.code}\n```"
+            current.add_note(
+                f"The user edited your code before it ran. This is what ran:\n```python\n{current.code}\n```" + _said(decision)
+            )
             return True
         if decision.action == HITLAction.feedback:
             current.steer = f"The user did not run this code and says: {decision.message}\nRevise it."
         else:  # skip
-            current.steer = "The user skipped running this code. Continue with the next step."
+            current.steer = "The user skipped running this code. Continue with the next step." + _said(decision)
         return False
 
     def _error_decision(self, current: _Round) -> bool:
         """Apply a decision on failed code; True when the code is to run again."""
         decision = current.take("error")
         if decision is None or decision.action == HITLAction.approve:
+            if decision is not None and decision.message:
+                current.add_note(f"The user saw the code fail and says: {decision.message}")
             return False
         if decision.action in (HITLAction.retry, HITLAction.modify):
             current.code = decision.modified_code or current.code
+            if decision.message:
+                current.add_note(f"The user had the code run again and says: {decision.message}")
             return True
         assert current.result is not None
         if decision.action == HITLAction.feedback:
@@ -251,7 +264,9 @@ class AgentRunner:
                 execution_feedback(current.result, self.config.feedback_chars) + f"\nUser guidance: {decision.message}"
             )
         else:  # skip
-            current.steer = "The user acknowledged the error and chose to skip this step. Continue with the next one."
+            current.steer = (
+                "The user acknowledged the error and chose to skip this step. Continue with the next one." + _said(decision)
+            )
         return False
 
     def _is_new_plan(self, plan: PlanResponse) -> bool:
@@ -260,15 +275,17 @@ class AgentRunner:
 
     def _next_prompt(self, current: _Round) -> str:
         if current.steer:
-            return current.steer
-        if current.result is None:
-            return CONTINUE
-        feedback = execution_feedback(current.result, self.config.feedback_chars)
-        return f"{current.note}\n{feedback}" if current.note else feedback
+            prompt = current.steer
+        elif current.result is None:
+            prompt = CONTINUE
+        else:
+            prompt = execution_feedback(current.result, self.config.feedback_chars)
+        return f"{current.note}\n{prompt}" if current.note else prompt
 
     def _close(self, current: _Round, last: bool) -> RoundResult:
         reply = current.reply
-        revising = current.steer is not None
+        # a steer, or words approved with a plan that came without code, must reach the model first
+        revising = current.steer is not None or (current.note is not None and current.code is None)
         stop = None
         if reply.has_answer and not revising:
             stop = "answer"
@@ -315,6 +332,11 @@ class AgentRunner:
         total.total_tokens += usage.total_tokens
         if usage.cost_usd is not None:
             total.cost_usd = (total.cost_usd or 0.0) + usage.cost_usd
+
+
+def _said(decision: Decision) -> str:
+    """The words a human added to a decision that has its own instruction, as a sentence to append."""
+    return f"\nThe user says: {decision.message}" if decision.message else ""
 
 
 def _steps(plan: PlanResponse | None) -> list[str] | None:

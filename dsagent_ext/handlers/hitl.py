@@ -6,7 +6,7 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from ..engine.hitl import Decision
-from ..models import ActionResponse, HITLAction, HITLActionRequest, HITLMessage
+from ..models import ActionResponse, HITLAction, HITLActionRequest, HITLWords
 from .base import DSAgentHandler
 
 
@@ -37,11 +37,12 @@ class ApproveHandler(HITLBase):
     @web.authenticated
     @authorized
     async def post(self, session_id: str) -> None:
-        """Decide the pending request (``message`` may come as a query argument or a JSON body)."""
-        message = self.get_query_argument("message", None)
-        if self.request.body:
-            message = self.parse_body(HITLMessage).message or message
-        self.decide(session_id, HITLActionRequest(action=self.action, message=message))
+        """Decide the pending request, with optional words for the model: ``message``, ``feedback`` or
+        ``reason``, in a JSON body or the query (the body wins)."""
+        words = HITLWords(**{name: self.get_query_argument(name, None) for name in ("message", "feedback", "reason")})
+        if self.request.body.strip():
+            words = HITLWords(message=self.parse_body(HITLWords).text or words.text)
+        self.decide(session_id, HITLActionRequest(action=self.action, message=words.text))
 
 
 class RejectHandler(ApproveHandler):

@@ -16,6 +16,7 @@ from nbformat.notebooknode import NotebookNode
 from nbformat.v4 import nbformat as NBFORMAT
 from nbformat.v4 import nbformat_minor as NBFORMAT_MINOR
 
+from ..engine.hitl import describe_decision
 from ..engine.protocol import parse_reply
 
 NOTEBOOK_OUTPUT_CAP = 200_000
@@ -85,7 +86,8 @@ def _assistant_markdown(content: str) -> str | None:
 
 
 def build_notebook(title: str, events: Iterable[dict[str, Any]]) -> nbformat.NotebookNode:
-    """Markdown for the user and the agent's prose, plan and answer; a code cell per executed block."""
+    """Markdown for the user, the agent's prose, plan and answer, and each human decision; a code cell per
+    executed block."""
     nb = NotebookNode(nbformat=NBFORMAT, nbformat_minor=NBFORMAT_MINOR, cells=[], metadata=NotebookNode(
         kernelspec=NotebookNode(name="python3", display_name="Python 3", language="python"),
         language_info=NotebookNode(name="python"),
@@ -109,4 +111,6 @@ def build_notebook(title: str, events: Iterable[dict[str, Any]]) -> nbformat.Not
         elif event == "code_result" and code_cell is not None:
             code_cell.outputs = _outputs(data)
             code_cell = None
+        elif event == "hitl_resolved":
+            nb.cells.append(new_markdown_cell(f"> **Human review:** {describe_decision(data)}"))
     return nb
