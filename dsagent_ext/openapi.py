@@ -87,7 +87,10 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
     },
     S: {
         "get": Operation("Get a session", m.SessionResponse),
-        "put": Operation("Change name, status, model or HITL mode", m.SessionResponse, body=m.UpdateSessionRequest, errors=(404, 422)),
+        "put": Operation(
+            "Change name, status, model or HITL mode (status archived: as POST .../archive)",
+            m.SessionResponse, body=m.UpdateSessionRequest, errors=(404, 409, 422),
+        ),
         "delete": Operation("Delete a session, its kernel and its folder", status=204),
     },
     f"{S}/archive": {"post": Operation("Archive a session (its kernel stops)", m.SessionResponse, errors=(404, 409))},

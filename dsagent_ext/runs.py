@@ -128,6 +128,7 @@ class RunService:
         )
         events = session.events.read()
         runner.history = lambda: self._history(session, runner, events)
+        self.sessions.reactivate(session)  # saved with the first round
         start = session.publish("user_message", {"message": message})
         subscription = Subscription(session, start["seq"])
         session.run = asyncio.ensure_future(self._drive(session, runner, message))

@@ -263,6 +263,7 @@ class SessionService:
         if session.busy:
             raise SessionBusy("Session is running a task; wait for it or cancel it before executing code")
         kernel = await self.kernel(session)
+        self.reactivate(session)  # saved below
         session.publish("code_executing", {"code": code, "source": "user"})
         result = await kernel.execute(code, timeout=self.config.code_timeout)
         session.publish("code_result", result.model_dump(mode="json"))
@@ -276,8 +277,22 @@ class SessionService:
             raise SessionBusy("Session is running a task; cancel it before resetting the kernel")
         kernel = await self.kernel(session)
         state = await kernel.restart()
+        if self.reactivate(session):
+            await self.save(session)
         await self._count_variables(session, state)
         return state
+
+    @staticmethod
+    def reactivate(session: Session) -> bool:
+        """An archived session used again (code, reset, chat) is active again: its kernel runs.
+
+        Called once the kernel is up, so an archive that ran meanwhile cannot leave an archived
+        session with a running kernel, nor an active one without. True when the status changed.
+        """
+        if session.record.status != SessionStatus.archived:
+            return False
+        session.record.status = SessionStatus.active
+        return True
 
     async def _count_variables(self, session: Session, state: KernelState) -> None:
         if session.record.kernel_variables != len(state.variables):
@@ -285,8 +300,11 @@ class SessionService:
             await self.save(session)
 
     async def update(self, session: Session, request: UpdateSessionRequest) -> Session:
-        """Apply the given fields; model and HITL mode take effect from the next model call or pause."""
+        """Apply the given fields; model and HITL mode take effect from the next model call or pause.
+        Setting the status to ``archived`` archives the session (its kernel stops)."""
         changes = request.model_dump(exclude_none=True)
+        if changes.get("status") == SessionStatus.archived and session.record.status != SessionStatus.archived:
+            await self.archive(session)
         for field, value in changes.items():
             setattr(session.record, field, value)
         await self.save(session)
@@ -300,9 +318,15 @@ class SessionService:
             await asyncio.to_thread(save_record, session.folder, session.record.model_copy())
 
     async def archive(self, session: Session) -> Session:
-        """Stop the kernel and mark the session archived; its files and history stay."""
+        """Stop the kernel and mark the session archived; its files and history stay.
+
+        A kernel still booting (a session created a moment ago) is waited for, as on delete: else the
+        boot would go on to start it after the archive, for a session that says it has none.
+        """
         if session.busy:
             raise SessionBusy("Session is running a task; cancel it before archiving")
+        if session.kernel_start is not None:
+            await asyncio.gather(session.kernel_start, return_exceptions=True)
         await session.kernel.shutdown()
         session.record.status = SessionStatus.archived
         await self.save(session)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 
@@ -69,6 +70,45 @@ async def test_archived_session_reports_stopped_kernel(client):
     assert archived["status"] == "archived"
     state = (await client.call("GET", f"/api/sessions/{sid}/kernel")).json()
     assert state["is_running"] is False
-    # using it again starts a fresh kernel on demand
+    # using it again starts a fresh kernel on demand, and the session is active again
     result = (await client.call("POST", f"/api/sessions/{sid}/kernel/execute", json={"code": "print('keep' in dir())"})).json()
     assert result["stdout"] == "False\n"
+    assert (await client.call("GET", f"/api/sessions/{sid}")).json()["status"] == "active"
+    # so does a reset; and archiving through PUT stops the kernel as POST .../archive does
+    assert (await client.call("POST", f"/api/sessions/{sid}/archive")).json()["status"] == "archived"
+    assert (await client.call("POST", f"/api/sessions/{sid}/kernel/reset")).status_code == 200
+    assert (await client.call("GET", f"/api/sessions/{sid}")).json()["status"] == "active"
+    r = await client.call("PUT", f"/api/sessions/{sid}", json={"status": "archived"})
+    assert r.status_code == 200 and r.json()["status"] == "archived"
+    assert (await client.call("GET", f"/api/sessions/{sid}/kernel")).json()["is_running"] is False
+
+
+async def kernels(jp_fetch) -> list[str]:
+    """The kernels the Jupyter server runs (every one of them a session's, in these tests)."""
+    return [k["id"] for k in json.loads((await jp_fetch("api", "kernels")).body)]
+
+
+async def test_archive_right_after_create_leaves_no_kernel(client, jp_fetch):
+    """Archive while the new session's kernel boots in the background: it waits for the boot and stops
+    the kernel, instead of the boot starting one afterwards for an archived session."""
+    sids = [await client.session() for _ in range(2)]
+    replies = await asyncio.gather(*(client.call("POST", f"/api/sessions/{sid}/archive") for sid in sids * 2))
+    assert [r.status_code for r in replies] == [200] * 4, [r.text for r in replies]
+    await asyncio.sleep(1)  # a boot that went on after the archive would have started its kernel by now
+    assert await kernels(jp_fetch) == []
+
+
+@pytest.mark.parametrize("then", ["archive", "delete"])
+async def test_archive_or_delete_during_a_reset(client, jp_fetch, then):
+    """What the schema fuzzing found: an archive or delete arriving while a reset restarts the kernel
+    interrupted the kernel as it started (it died importing), and the reset answered 500."""
+    sid = await client.session()
+    assert (await client.call("GET", f"/api/sessions/{sid}/kernel")).json()["is_running"]  # booted
+    reset = asyncio.ensure_future(client.call("POST", f"/api/sessions/{sid}/kernel/reset"))
+    await asyncio.sleep(0.2)  # the restart is under way (it takes a second or more)
+    second = await client.call("POST", f"/api/sessions/{sid}/archive") if then == "archive" else (
+        await client.call("DELETE", f"/api/sessions/{sid}")
+    )
+    assert (await reset).status_code == 200, (await reset).text
+    assert second.status_code == (200 if then == "archive" else 204), second.text
+    assert await kernels(jp_fetch) == []

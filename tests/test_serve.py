@@ -27,8 +27,8 @@ class Served:
     def start(self, timeout: float = 60) -> Served:
         cmd = [sys.executable, "-m", "dsagent_ext.serve", "serve", "--port", str(self.port),
                f"--ServerApp.root_dir={self.root}", *self.args]
-        log = self.root.parent / f"serve-{self.port}.log"
-        self.proc = Process(cmd, env=self.env, log=log).start(f"{self.url}/health", timeout=timeout)
+        self.log = self.root.parent / f"serve-{self.port}.log"  # its output and its kernels'
+        self.proc = Process(cmd, env=self.env, log=self.log).start(f"{self.url}/health", timeout=timeout)
         return self
 
     def stop(self, sig: int = signal.SIGTERM) -> None:

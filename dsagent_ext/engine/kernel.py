@@ -64,6 +64,7 @@ class KernelSession:
         self._poll_queues = False  # the client's channels are thread-fed queues (gateway mode)
         self._lost = False  # the kernel process behind our client died or was auto-restarted
         self._lock = asyncio.Lock()  # one user of the kernel at a time: cells, introspection, restarts
+        self._cell_running = False  # the lock is held by a client's cell (not a start, restart or introspection)
 
     @property
     def is_alive(self) -> bool:
@@ -92,7 +93,11 @@ class KernelSession:
         """
         async with self._lock:
             await self._ensure_started()
-            return await self._run(code, timeout=timeout, describe=describe)
+            self._cell_running = True
+            try:
+                return await self._run(code, timeout=timeout, describe=describe)
+            finally:
+                self._cell_running = False
 
     async def state(self, *, reuse: bool = False) -> KernelState:
         """Describe the namespace; while the kernel is in use answer the last snapshot at once.
@@ -135,8 +140,12 @@ class KernelSession:
 
     @asynccontextmanager
     async def _preempt(self) -> AsyncIterator[None]:
-        """Take the kernel from a running cell: interrupt it, and abandon it if it will not stop."""
-        if self.busy:
+        """Take the kernel from a running cell: interrupt it, and abandon it if it will not stop.
+
+        Only a cell is interrupted: a kernel still starting (or restarting) dies of a SIGINT while it
+        imports, which failed the start and the request waiting for it; those are waited for.
+        """
+        if self._cell_running:
             await self.interrupt()
             try:
                 await asyncio.wait_for(self._lock.acquire(), INTERRUPT_GRACE)
@@ -273,6 +282,7 @@ class KernelSession:
             error = f"Timeout: execution exceeded {timeout:g}s and was interrupted"
             if outcome == "timeout":
                 self.log.warning("dsagent kernel %s ignored an interrupt; restarting", self.kernel_id)
+                self._cell_running = False  # from here on a start, not to be interrupted
                 await self._restart()
                 error += "; it did not stop, so the kernel was restarted"
                 return out.result(False, error, started)

@@ -59,6 +59,10 @@ class Server(Served):
         """Kernel processes this server started (and has not reaped)."""
         return [p for p in self.process.children(recursive=True) if "ipykernel" in " ".join(p.cmdline())]
 
+    def log_text(self) -> str:
+        """Everything the server and its kernels have written so far."""
+        return self.log.read_text(errors="replace")
+
     def client(self, timeout: float = 60) -> httpx.Client:
         return httpx.Client(base_url=self.url, headers=self.headers, timeout=timeout)
 
