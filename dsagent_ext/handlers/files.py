@@ -11,8 +11,9 @@ from tornado import web
 from ..models import FileCategory, FileInfo, FileListResponse, FileUploadResponse
 from ..store.uploads import MalformedUpload, MultipartUpload, NotMultipart, UploadConflict, UploadTooLarge
 from ..store.workspace import list_files
-from .base import ERROR_STATUS, DSAgentHandler, UnprocessableEntity
+from .base import ERROR_STATUS, UnprocessableEntity
 from .filetransfer import FileTransferHandler, mtime
+from .streamed import StreamedBodyHandler
 
 # room for multipart boundaries and part headers on top of the largest accepted file
 _MULTIPART_OVERHEAD = 1024 * 1024
@@ -28,7 +29,7 @@ def category_arg(value: str | None) -> FileCategory:
 
 
 @web.stream_request_body
-class FilesHandler(DSAgentHandler):
+class FilesHandler(StreamedBodyHandler):
     """The files of one category; uploads are parsed while they arrive, never buffered whole."""
 
     error_status = {**ERROR_STATUS, NotMultipart: 415, MalformedUpload: 422, UploadTooLarge: 413, UploadConflict: 409}
@@ -60,7 +61,7 @@ class FilesHandler(DSAgentHandler):
             return sys.maxsize
         return max(self.serverapp.max_body_size, int(max_mb * 1024 * 1024) + _MULTIPART_OVERHEAD)
 
-    def data_received(self, chunk: bytes) -> None:
+    def body_received(self, chunk: bytes) -> None:
         """Feed a chunk to the parser; on the first error answer at once and drop what was staged."""
         if self._upload is None:
             return
@@ -97,6 +98,7 @@ class FilesHandler(DSAgentHandler):
     @authorized
     async def post(self, session_id: str) -> None:
         """Publish the uploaded files into the category folder; 201 with one entry per file."""
+        self.body_complete = True
         session = self.session(session_id)
         upload = self._upload
         assert upload is not None  # set by prepare for every POST that gets this far

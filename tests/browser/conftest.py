@@ -80,10 +80,16 @@ def base_url() -> str:
 
 
 @pytest.fixture(scope="module")
-def lab(fake, base_url, tmp_path_factory):
+def lab_args() -> list[str]:
+    """More ``jupyter lab`` options for one module's server; a module overrides it."""
+    return []
+
+
+@pytest.fixture(scope="module")
+def lab(fake, base_url, lab_args, tmp_path_factory):
     from lab import JupyterLab
 
-    server = JupyterLab(tmp_path_factory.mktemp("lab"), fake.api_base, base_url).start()
+    server = JupyterLab(tmp_path_factory.mktemp("lab"), fake.api_base, base_url, lab_args).start()
     yield server
     server.stop()
 

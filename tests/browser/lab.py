@@ -17,8 +17,9 @@ DISABLED_PLUGINS = {"@jupyterlab/apputils-extension:announcements": True}
 
 
 class JupyterLab:
-    def __init__(self, tmp: Path, api_base: str, base_url: str = "/") -> None:
+    def __init__(self, tmp: Path, api_base: str, base_url: str = "/", args: list[str] | None = None) -> None:
         self.tmp = tmp
+        self.args = args or []  # more command-line options (``--DSAgent.<name>=``) for one module
         self.root = tmp / "root"
         self.base_url = base_url
         self.port = free_port()
@@ -52,7 +53,7 @@ class JupyterLab:
             f"--LabApp.user_settings_dir={self.tmp / 'settings'}",
             "--LabApp.expose_app_in_browser=True",  # window.jupyterapp: the tests switch themes with it
             f"--DSAgent.api_base={self.api_base}", "--DSAgent.default_model=scripted",
-            "--DSAgent.sse_keepalive=1", "--DSAgent.code_timeout=60",
+            "--DSAgent.sse_keepalive=1", "--DSAgent.code_timeout=60", *self.args,
         ]
         self.process = Process(command, env=env, log=self.log_path)
         self.process.start(f"{self.url}api/status?token={self.token}", timeout=timeout, interval=0.3)
