@@ -84,6 +84,7 @@ class FilesHandler(StreamedBodyHandler):
     @authorized
     async def get(self, session_id: str) -> None:
         """List the files of a category (default ``data``), newest first."""
+        self.body_complete = True
         session = self.session(session_id)
         category = category_arg(self.get_query_argument("category", None))
         if category == FileCategory.notebooks:

@@ -26,9 +26,9 @@ LINGER_SECONDS = 30.0  # ...for at most this long (nginx's lingering_time)
 
 class StreamedBodyHandler(DSAgentHandler):
     """Base of ``@web.stream_request_body`` handlers: they implement ``body_received`` (not
-    ``data_received``), and their verb methods set ``body_complete`` first."""
+    ``data_received``), and each of their verb methods sets ``body_complete`` first."""
 
-    body_complete = False  # set by the verb method: Tornado calls it once the whole body has arrived
+    body_complete = False  # set by the verb methods: Tornado calls them once the whole body has arrived
     _received = 0  # body bytes delivered so far
     _lingering: asyncio.Future[None] | None = None  # resolved by the real finish
     _linger_timer: asyncio.TimerHandle | None = None
@@ -49,12 +49,16 @@ class StreamedBodyHandler(DSAgentHandler):
         """Finish as usual once the body has been read; before that, answer now and linger."""
         if self._lingering is not None:  # tornado's send_error finishing what write_error started
             return self._lingering
-        if self._finished or self.body_complete or self._all_received():
+        if self._finished or self.body_complete:
+            return super().finish(*args, **kwargs)
+        # Tornado closes the connection after an answer given before it has read the whole body
+        # (even an empty one, when the answer comes from ``prepare``): say so
+        self.set_header("Connection", "close")
+        if self._all_received():
             return super().finish(*args, **kwargs)
         for chunk in args[:1]:
             if chunk is not None:
                 self.write(chunk)
-        self.set_header("Connection", "close")
         self.set_header("Content-Length", sum(len(part) for part in self._write_buffer))
         # the whole answer: the client can read it while it is still sending (or gone: no error then)
         self.flush().add_done_callback(lambda f: f.exception())

@@ -71,6 +71,26 @@ def test_refused_upload_on_a_keepalive_connection(server, sid, refusal, size):
         conn.close()
 
 
+@pytest.mark.parametrize(
+    ("body", "headers", "status"),
+    [(b"", HEADERS, 404), (form(64 * 1024), {"Content-Type": HEADERS["Content-Type"]}, 401)],
+    ids=["no body", "no key"],
+)
+def test_other_early_answers_say_they_close(server, body, headers, status):
+    """An empty body, or a refusal before the session is even looked up (no key): Tornado closes these
+    connections too, so the answer says it."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    try:
+        conn.request("POST", f"/api/sessions/{UNKNOWN}/files", body=body, headers=headers)
+        r = conn.getresponse()
+        assert r.status == status and "detail" in json.loads(r.read())
+        assert r.getheader("Connection") == "close"
+        conn.request("GET", "/health")
+        assert conn.getresponse().status == 200
+    finally:
+        conn.close()
+
+
 def test_accepted_upload_keeps_the_connection(server, sid):
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
     try:
