@@ -39,10 +39,11 @@ class ApproveHandler(HITLBase):
     async def post(self, session_id: str) -> None:
         """Decide the pending request, with optional words for the model: ``message``, ``feedback`` or
         ``reason``, in a JSON body or the query (the body wins)."""
-        words = HITLWords(**{name: self.get_query_argument(name, None) for name in ("message", "feedback", "reason")})
+        queried = (self.get_query_argument(name, "") for name in ("message", "feedback", "reason"))
+        message = next((text for text in queried if text.strip()), None)
         if self.request.body.strip():
-            words = HITLWords(message=self.parse_body(HITLWords).text or words.text)
-        self.decide(session_id, HITLActionRequest(action=self.action, message=words.text))
+            message = self.parse_body(HITLWords).text or message
+        self.decide(session_id, HITLActionRequest(action=self.action, message=message))
 
 
 class RejectHandler(ApproveHandler):

@@ -32,7 +32,7 @@ class StreamedBodyHandler(DSAgentHandler):
     _received = 0  # body bytes delivered so far
     _lingering: asyncio.Future[None] | None = None  # resolved by the real finish
     _linger_timer: asyncio.TimerHandle | None = None
-    _finish_kwargs: dict[str, Any] = {}  # noqa: RUF012 (replaced, never changed in place)
+    _finish_kwargs: dict[str, Any] = {}  # the deferred finish's arguments (replaced, never changed in place)
 
     def body_received(self, chunk: bytes) -> Any:
         """A chunk of the body, while no answer has been given."""
