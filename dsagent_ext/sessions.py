@@ -114,8 +114,9 @@ class Session:
         incarnation = self.kernel.incarnation
         if incarnation is None:  # the kernel died with the cell: the next one will be new
             return
-        if emptied or incarnation != self.record.kernel_incarnation:
-            self.publish("kernel_new", {"incarnation": incarnation, "previous": self.record.kernel_incarnation})
+        previous = self.record.kernel_incarnation
+        if emptied or (previous is not None and incarnation != previous):  # (the first kernel needs no mark)
+            self.publish("kernel_new", {"incarnation": incarnation, "previous": previous})
         self.adopt_kernel()
 
     def adopt_kernel(self) -> None:
