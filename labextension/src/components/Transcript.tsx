@@ -31,7 +31,8 @@ export function Transcript(props: { items: ChatItem[]; running: boolean }): JSX.
             return (
               <div
                 key={item.key}
-                className={`jp-dsagent-notice jp-dsagent-restore jp-mod-${item.progress.status}`}
+                className={`jp-dsagent-restore jp-mod-${item.progress.status}`}
+                role="status"
               >
                 {restoreText(item.progress)}
               </div>
