@@ -231,9 +231,12 @@ class SessionService:
         )
 
     def _running_task(self, session: Session) -> RunningTask | None:
-        """The running task's message and its rounds already logged (read from the log: only when busy)."""
+        """The running task's message and its rounds already logged (read from the log: only when busy).
+        None when the run is a kernel restore of its own: the last task has ended."""
         rounds = 0
         for record in reversed(session.events.read()):
+            if record["event"] == "done":
+                return None
             if record["event"] == "round_complete":
                 rounds += 1
             elif record["event"] == "user_message":

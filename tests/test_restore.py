@@ -153,7 +153,8 @@ SLOW_CELL = "import os, time\nwhile os.path.exists('data/hold'):\n    time.sleep
 async def test_cancel_and_conflicts(client, fake_llm, jp_fetch, jp_serverapp, jp_root_dir):
     """One run at a time: no second restore, task or cell meanwhile (409), and cancel stops it."""
     sid = await client.session()
-    await execute(client, sid, "x = 1")
+    fake_llm.script("<code>\nx = 1", "<answer>x is set")
+    await client.chat_stream(sid, "set x")
     await execute(client, sid, SLOW_CELL)  # fast when it ran
     await execute(client, sid, "z = 3")
     await lose_kernel(client, jp_fetch, jp_serverapp, sid)
@@ -175,6 +176,8 @@ async def test_cancel_and_conflicts(client, fake_llm, jp_fetch, jp_serverapp, jp
                 assert chat.status_code == 409 and "restore" in chat.json()["detail"]
                 busy = await client.call("POST", f"/api/sessions/{sid}/kernel/execute", json={"code": "1"})
                 assert busy.status_code == 409
+                # a restore is not a task: clients opening the session see none running
+                assert (await client.call("GET", f"/api/sessions/{sid}")).json()["running_task"] is None
                 cancel = (await client.call("DELETE", f"/api/sessions/{sid}/kernel/restore")).json()
                 assert cancel == {"success": True, "message": "Restore cancelled"}
     final = seen[-1]
