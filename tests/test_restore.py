@@ -223,6 +223,42 @@ async def test_auto_restore_before_the_next_task(client, fake_llm, jp_fetch, jp_
     assert [t["round"] for t in turns] == [0, 1, 2] and turns[0]["restore"]["auto"]
 
 
+@pytest.mark.parametrize("dsagent_config", [{"restore_kernel": "auto"}], indirect=True)
+async def test_auto_restore_that_fails_or_is_cancelled(client, fake_llm, jp_fetch, jp_serverapp, jp_root_dir):
+    """A failed automatic restore is told to the model, which goes on; a cancelled one ends the task."""
+    sid = await client.session()
+    data = jp_root_dir / "dsagent" / "sessions" / sid / "data"
+    (data / "in.txt").write_text("5")
+    await execute(client, sid, "n = int(open('data/in.txt').read())")
+    await execute(client, sid, SLOW_CELL)
+    await lose_kernel(client, jp_fetch, jp_serverapp, sid)
+    (data / "in.txt").unlink()
+    fake_llm.script("<answer>The input file is gone.")
+    events = [e for e in await client.chat_stream(sid, "use n") if e["event"] != "llm_delta"]
+    steps = [e["data"] for e in events if e["event"] == "restore_progress"]
+    assert [s["status"] for s in steps] == ["started", "running", "failed"] and steps[-1]["cell"] == 1
+    prompt = system_prompt(fake_llm.requests[-1])
+    assert "## The kernel is new" in prompt and "Missing now: n, held." in prompt
+    assert "An automatic restore of the old kernel (failed at cell 1 of 2) replayed 0 cell(s): FileNotFoundError" in prompt
+    assert events[-2]["data"]["answer"] == "The input file is gone."
+
+    (data / "in.txt").write_text("5")
+    (data / "hold").touch()
+    await lose_kernel(client, jp_fetch, jp_serverapp, sid)
+    requests = len(fake_llm.requests)
+    seen = []
+    async for frame in client.events("POST", f"/api/sessions/{sid}/chat/stream", json={"message": "again"}):
+        seen.append(frame)
+        if frame["event"] == "restore_progress" and frame["data"]["status"] == "running" and frame["data"]["cell"] == 2:
+            r = await client.call("POST", f"/api/sessions/{sid}/chat/cancel")
+            assert r.json() == {"success": True, "message": "Task cancelled"}
+    names = [f["event"] for f in seen if f["event"] != "comment"]
+    assert names[-2:] == ["round_complete", "done"] and "thinking" not in names
+    assert seen[-2]["data"]["stop_reason"] == "cancelled"
+    assert [f["data"]["status"] for f in seen if f["event"] == "restore_progress"][-1] == "cancelled"
+    assert len(fake_llm.requests) == requests  # the model was never asked
+
+
 @pytest.mark.parametrize("dsagent_config", [{"restore_kernel": "off"}], indirect=True)
 async def test_restore_turned_off(client):
     sid = await client.session()
