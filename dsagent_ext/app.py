@@ -12,11 +12,12 @@ from pathlib import Path
 
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
-from traitlets import Bool, Float, Integer, Unicode, default, validate
+from traitlets import Bool, Enum, Float, Integer, Unicode, default, validate
 
 from .auth import ApiKeyAuth
 from .handlers import route_table
 from .models import HITLMode
+from .restore import RestoreService
 from .runs import RunService
 from .sessions import SessionService
 from .store.workspace import Workspace
@@ -171,6 +172,27 @@ class DSAgent(ExtensionApp):
     def _context_tokens_default(self) -> int:
         return int(_env("DSAGENT_CONTEXT_TOKENS", "60000"))
 
+    restore_kernel = Enum(
+        ["off", "ask", "auto"],
+        help="""Whether the agent rebuilds a session's kernel on its own when it is new (a server restart,
+        a crash, a cull): ``auto`` replays the history's cells before the next task; ``ask`` (and ``off``)
+        leave it to the user (``POST .../kernel/restore``, the panel's button), the model being told the
+        kernel is new either way. Falls back to DSAGENT_RESTORE_KERNEL, then ``ask``.""",
+    ).tag(config=True)
+
+    @default("restore_kernel")
+    def _restore_kernel_default(self) -> str:
+        return _env("DSAGENT_RESTORE_KERNEL", "ask").lower()
+
+    restore_slow_cell_seconds = Float(
+        help="""A restore lists, instead of running again, the cells that took longer than this when they ran.
+        Falls back to DSAGENT_RESTORE_SLOW_CELL_SECONDS, then 60.""",
+    ).tag(config=True)
+
+    @default("restore_slow_cell_seconds")
+    def _restore_slow_cell_seconds_default(self) -> float:
+        return float(_env("DSAGENT_RESTORE_SLOW_CELL_SECONDS", "60"))
+
     sse_keepalive = Float(15.0, help="Seconds between ``: keepalive`` comments on an idle event stream.").tag(config=True)
 
     kernel_name = Unicode("python3", help="Kernel spec started for each session.").tag(config=True)
@@ -191,9 +213,11 @@ class DSAgent(ExtensionApp):
         root = Path(self.serverapp.root_dir).resolve()
         workspace = Workspace.under(root, self.workspace_dir)
         self.session_service = SessionService(self, workspace, self.log)
+        restores = RestoreService(self, self.session_service, self.log)
         self.settings.update(
             dsagent=self.session_service,
-            dsagent_runs=RunService(self, self.session_service, self.log),
+            dsagent_runs=RunService(self, self.session_service, restores, self.log),
+            dsagent_restores=restores,
             dsagent_auth=ApiKeyAuth(self.api_key, required=self.mount_at_root),
             dsagent_prefix=self.url_prefix,
         )

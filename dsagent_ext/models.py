@@ -238,6 +238,10 @@ class ChatResponse(ChatResponseModel):
 class ConversationTurn(RoundResult):
     timestamp: datetime
     user_message: str | None = None
+    restore: RestoreProgress | None = Field(
+        default=None,
+        description="Set on a kernel restore's entry (its ``round`` is 0: not a round of a task): how it ended.",
+    )
 
 
 class TurnsResponse(Model):
@@ -284,6 +288,47 @@ class KernelState(Model):
     # false when the kernel runs where the session folder is not visible (a gateway host without
     # the server's files): uploads cannot be read and saved files do not become artifacts
     workspace_reachable: bool = True
+    is_new: bool = Field(
+        default=False,
+        description="The session's history was built in a kernel process that is gone: this one (or the one "
+        "its next use starts) has none of its variables. ``POST .../kernel/restore`` replays them.",
+    )
+
+
+# --- kernel restore -----------------------------------------------------------------------------
+
+RESTORE_EVENT = "restore_progress"
+RESTORE_ENDS = frozenset({"completed", "failed", "cancelled"})
+
+
+class RestoreRequest(Body):
+    replay_all: bool = Field(
+        default=False,
+        description="Re-run the cells that only wrote files or ran longer than ``restore_slow_cell_seconds`` "
+        "too, instead of listing them as skipped.",
+    )
+
+
+class SkippedCell(Model):
+    """A cell of the history that a restore lists instead of running again."""
+
+    code: str
+    reason: Literal["writes_files", "slow"]
+    execution_time_ms: float | None = None
+
+
+class RestoreProgress(Model):
+    """The data of a ``restore_progress`` event: one per step of a restore, the last one ends it."""
+
+    status: Literal["started", "running", "completed", "failed", "cancelled"]
+    auto: bool = Field(default=False, description="Started by the agent before a task (``restore_kernel: auto``).")
+    total: int = Field(description="Cells this restore replays.")
+    cell: int | None = Field(default=None, description="The cell running, or the one that failed or was cancelled (1-based).")
+    replayed: int = Field(default=0, description="Cells replayed successfully so far.")
+    code: str | None = None
+    error: str | None = None
+    skipped: list[SkippedCell] = Field(default_factory=list)
+    kernel: KernelState | None = Field(default=None, description="The kernel's description when the restore ended.")
 
 
 # --- files and artifacts ------------------------------------------------------------------------

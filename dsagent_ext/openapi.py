@@ -139,6 +139,14 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
         "post": Operation("Run code in the session kernel", m.ExecutionResult, body=m.ExecuteCodeRequest, errors=(404, 409, 422))
     },
     f"{S}/kernel/reset": {"post": Operation("Restart the kernel", m.KernelState, errors=(404, 409))},
+    f"{S}/kernel/restore": {
+        "post": Operation(
+            "Replay the history's successful cells in a fresh kernel, streaming restore_progress events "
+            "(Server-Sent Events, data: RestoreProgress) up to the one that ends it; the body may be empty",
+            body=m.RestoreRequest, media="text/event-stream", errors=(403, 404, 409, 422),
+        ),
+        "delete": Operation("Cancel the running kernel restore", m.ActionResponse, errors=(404,)),
+    },
     f"{S}/chat": {
         "post": Operation(
             "Run a task to its end; the last round's fields plus every round", m.ChatResponse, body=m.ChatRequest,

@@ -15,6 +15,7 @@ from .engine.conversation import history_from_turns, summary_request
 from .engine.llm import LLMClient, LLMError, missing_api_key
 from .engine.runner import AgentRunner, RunConfig
 from .models import ChatResponse, RoundResult, Usage
+from .restore import Plan, RestoreService, agent_notice, ends_restore
 from .sessions import LOG_ONLY, Session, SessionBusy, SessionService
 from .store.history import stored_turns
 
@@ -62,8 +63,8 @@ class Subscription:
     async def events(
         self, keepalive: float | None = None, *, forever: bool = False
     ) -> AsyncIterator[dict[str, Any] | None]:
-        """Replay, then live events up to and including ``done`` (or until closed, ``forever``);
-        None every ``keepalive`` idle seconds."""
+        """Replay, then live events up to and including ``done`` or the end of a restore run on its own
+        (or until closed, ``forever``); None every ``keepalive`` idle seconds."""
         try:
             for record in self.replay():
                 yield record
@@ -79,7 +80,7 @@ class Subscription:
                 if record.get("seq") is not None and self.after is not None and record["seq"] <= self.after:
                     continue  # already replayed from the log
                 yield record
-                if record["event"] == TERMINAL and not forever:
+                if (record["event"] == TERMINAL or ends_restore(record)) and not forever:
                     return
         finally:
             self.close()
@@ -103,9 +104,12 @@ class Subscription:
 class RunService:
     """Starts, cancels and follows agent tasks."""
 
-    def __init__(self, config: DSAgent, sessions: SessionService, log: logging.Logger) -> None:
+    def __init__(
+        self, config: DSAgent, sessions: SessionService, restores: RestoreService, log: logging.Logger
+    ) -> None:
         self.config = config
         self.sessions = sessions
+        self.restores = restores
         self.log = log
 
     def llm(self) -> LLMClient:
@@ -115,7 +119,8 @@ class RunService:
     def start(self, session: Session, message: str) -> Subscription:
         """Start a task and return a subscription that sees all of it; 409 when one is running."""
         if session.busy:
-            raise SessionBusy("Session is busy with another task; wait for it to finish or cancel it")
+            doing = "a kernel restore" if session.restoring else "another task"
+            raise SessionBusy(f"Session is busy with {doing}; wait for it to finish or cancel it")
         model = self.sessions.resolve_model(session)
         missing = missing_api_key(model, self.config.api_base)
         if missing:
@@ -129,9 +134,10 @@ class RunService:
         events = session.events.read()
         runner.history = lambda: self._history(session, runner, events)
         self.sessions.reactivate(session)  # saved with the first round
+        restore = self.restores.plan(session) if self.restores.wanted(session) else None
         start = session.publish("user_message", {"message": message})
         subscription = Subscription(session, start["seq"])
-        session.run = asyncio.ensure_future(self._drive(session, runner, message))
+        session.run = asyncio.ensure_future(self._drive(session, runner, message, restore))
         return subscription
 
     def follow(self, session: Session, after: int | None) -> Subscription:
@@ -165,11 +171,17 @@ class RunService:
         last = rounds[-1]
         return ChatResponse(**last.model_dump(exclude={"round", "usage", "stop_reason"}), rounds=rounds, usage=usage), error
 
-    async def _drive(self, session: Session, runner: AgentRunner, message: str) -> None:
-        """Publish the runner's events, writing the record before each ``round_complete`` (and before a
-        ``done`` that follows no round): nothing is awaited between the last round and ``done``, so a
-        client that sees either may send the next message at once and finds the session free."""
+    async def _drive(self, session: Session, runner: AgentRunner, message: str, restore: Plan | None) -> None:
+        """Restore the kernel first when due, then publish the runner's events, writing the record
+        before each ``round_complete`` (and before a ``done`` that follows no round): nothing is
+        awaited between the last round and ``done``, so a client that sees either may send the next
+        message at once and finds the session free."""
         try:
+            restored = await self.restores.replay(session, restore, auto=True) if restore is not None else None
+            if restored is not None and restored.status == "cancelled":
+                await self._cancelled_before_start(session)
+                return
+            runner.kernel_notice = agent_notice(session, restored)
             after_round = False
             async for event in runner.run(message):
                 if event.name == "round_complete" or (event.name == TERMINAL and not after_round):
@@ -182,6 +194,16 @@ class RunService:
             self.log.exception("DSAgent: task in session %s failed", session.id)
             session.publish("error", {"error": f"The task failed: {e}"})
             await self._finish(session, {})
+
+    async def _cancelled_before_start(self, session: Session) -> None:
+        """The task was cancelled during its automatic restore: it ends as a cancelled task does."""
+        closing = RoundResult(round=1, content="", answer="Task cancelled by user.", is_complete=True, stop_reason="cancelled")
+        try:
+            await self.sessions.save(session)
+        except OSError as e:
+            self.log.warning("DSAgent: could not save the record of session %s: %s", session.id, e)
+        session.publish("round_complete", closing.model_dump(mode="json"))
+        session.publish(TERMINAL, {"usage": Usage().model_dump(mode="json")})
 
     async def _finish(self, session: Session, data: dict[str, Any]) -> None:
         """End a task the runner could not end: the record is written first, nothing awaited after ``done``."""

@@ -20,6 +20,7 @@ from jupyter_server.gateway.managers import GatewayMappingKernelManager
 from .engine.hitl import HITLGate
 from .engine.kernel import KernelSession
 from .engine.llm import missing_api_key
+from .engine.prompt import describe_kernel
 from .models import (
     CreateSessionRequest,
     ExecutionResult,
@@ -43,7 +44,9 @@ if TYPE_CHECKING:
 # events that /messages shows as a message, counted into the record as they are appended
 MESSAGE_EVENTS = frozenset({"user_message", "llm_response", "code_result", "summary"})
 STREAM_ONLY = frozenset({"llm_delta"})  # too fine-grained to log; the llm_response carries the text
-LOG_ONLY = frozenset({"user_message", "summary"})  # history, not part of the reference's event stream
+# history, not part of the reference's event stream; ``kernel_new``: from here on the history is built
+# in a kernel that started empty (a new process, or a reset), so a restore replays the cells after it
+LOG_ONLY = frozenset({"user_message", "summary", "kernel_new"})
 BOOT_DELAY = 0.05  # seconds between answering a create and launching its kernel
 
 
@@ -74,7 +77,8 @@ class Session:
         self.gate = HITLGate(lambda: self.record.hitl_mode, hitl_timeout)
         self.kernel_start: asyncio.Task[None] | None = None
         self.record_lock = asyncio.Lock()  # record writes one at a time, in order
-        self.run: asyncio.Task[Any] | None = None
+        self.run: asyncio.Task[Any] | None = None  # a task, or a kernel restore
+        self.restoring = False  # the run is (now) replaying the history into the kernel
         self.subscribers: set[asyncio.Queue[Any]] = set()
         self.on_logged = on_logged  # the notebook follows the log
 
@@ -86,8 +90,46 @@ class Session:
     def busy(self) -> bool:
         return self.run is not None and not self.run.done()
 
+    @property
+    def attached(self) -> bool:
+        """The session works in a user's own notebook and kernel, which are theirs: never restored.
+
+        The single check point for that: sessions are not attached to notebooks yet.
+        """
+        return False
+
+    @property
+    def kernel_is_new(self) -> bool:
+        """The history was built in a kernel process that is gone: the one running now (or the one
+        the next use starts) has none of its variables."""
+        built_in = self.record.kernel_incarnation
+        return built_in is not None and self.kernel.incarnation != built_in
+
+    def follow_kernel(self, *, emptied: bool = False) -> None:
+        """Note in the record which kernel the history now builds on, and what it holds.
+
+        A cell that ran in another kernel than the recorded one (or a reset: ``emptied``) logs
+        ``kernel_new`` first: the history from there on starts from an empty namespace.
+        """
+        incarnation = self.kernel.incarnation
+        if incarnation is None:  # the kernel died with the cell: the next one will be new
+            return
+        previous = self.record.kernel_incarnation
+        if emptied or (previous is not None and incarnation != previous):  # (the first kernel needs no mark)
+            self.publish("kernel_new", {"incarnation": incarnation, "previous": previous})
+        self.adopt_kernel()
+
+    def adopt_kernel(self) -> None:
+        """The running kernel is the one the history stands for (after a cell, a reset, a restore)."""
+        state = self.kernel.snapshot
+        self.record.kernel_incarnation = self.kernel.incarnation
+        self.record.kernel_names = [v.name for v in state.variables]
+        self.record.kernel_description = describe_kernel(state)
+
     def publish(self, event: str, data: dict[str, Any]) -> dict[str, Any]:
         """Log an event (unless stream-only) and hand it to every live subscriber."""
+        if event == "code_result":
+            self.follow_kernel()
         if event in STREAM_ONLY:
             record = {"seq": None, "event": event, "data": data}
         else:
@@ -189,9 +231,12 @@ class SessionService:
         )
 
     def _running_task(self, session: Session) -> RunningTask | None:
-        """The running task's message and its rounds already logged (read from the log: only when busy)."""
+        """The running task's message and its rounds already logged (read from the log: only when busy).
+        None when the run is a kernel restore of its own: the last task has ended."""
         rounds = 0
         for record in reversed(session.events.read()):
+            if record["event"] == "done":
+                return None
             if record["event"] == "round_complete":
                 rounds += 1
             elif record["event"] == "user_message":
@@ -253,10 +298,10 @@ class SessionService:
         if session.kernel_start is not None:
             await asyncio.gather(session.kernel_start, return_exceptions=True)
         if not session.kernel.is_alive:
-            return session.kernel.snapshot.model_copy(update={"is_running": False})
+            return session.kernel.snapshot.model_copy(update={"is_running": False, "is_new": session.kernel_is_new})
         state = await session.kernel.state()
         await self._count_variables(session, state)
-        return state
+        return state.model_copy(update={"is_new": session.kernel_is_new})
 
     async def execute(self, session: Session, code: str) -> ExecutionResult:
         """Run code for a client, outside any agent task; logged like the agent's own cells."""
@@ -265,7 +310,7 @@ class SessionService:
         kernel = await self.kernel(session)
         self.reactivate(session)  # saved below
         session.publish("code_executing", {"code": code, "source": "user"})
-        result = await kernel.execute(code, timeout=self.config.code_timeout)
+        result = await kernel.execute(code, timeout=self.config.code_timeout, describe=True)
         session.publish("code_result", result.model_dump(mode="json"))
         session.record.kernel_variables = len(kernel.snapshot.variables)
         await self.save(session)
@@ -277,9 +322,10 @@ class SessionService:
             raise SessionBusy("Session is running a task; cancel it before resetting the kernel")
         kernel = await self.kernel(session)
         state = await kernel.restart()
-        if self.reactivate(session):
-            await self.save(session)
-        await self._count_variables(session, state)
+        self.reactivate(session)  # saved below
+        session.follow_kernel(emptied=True)  # an empty kernel on purpose: not one to tell of or restore
+        session.record.kernel_variables = len(state.variables)
+        await self.save(session)
         return state
 
     @staticmethod

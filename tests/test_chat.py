@@ -69,7 +69,7 @@ async def test_three_round_plan_with_plot(client, fake_llm, jp_root_dir):
     assert turns["turns"][0]["user_message"] == "analyse sales and plot the trend"
     assert turns["turns"][1]["user_message"] is None
     for turn, live in zip(turns["turns"], rounds):
-        assert {k: v for k, v in turn.items() if k not in ("timestamp", "user_message")} == live
+        assert {k: v for k, v in turn.items() if k not in ("timestamp", "user_message", "restore")} == live
     # the notebook: user, prose, plan, code cells with real outputs, the answer
     r = await client.call("GET", f"/api/sessions/{sid}/notebook")
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/x-ipynb+json")

@@ -118,9 +118,9 @@ async def test_introspection(kernel):
     assert (frame.name, frame.shape, frame.columns) == ("df", [3, 2], ["a", "b"])
     assert frame.dtypes["a"] == "int64" and frame.memory_mb >= 0
     assert state.is_running and kernel.snapshot == state
-    # only the hidden helper stays behind
+    # only the hidden helper and the namespace's id stay behind
     result = await kernel.execute("print(sorted(k for k in globals() if 'dsagent' in k))", timeout=10)
-    assert result.stdout == "['__dsagent_state']\n"
+    assert result.stdout == "['__dsagent_incarnation', '__dsagent_state']\n"
 
 
 async def test_a_described_cell_saves_the_next_introspection(kernel):
@@ -224,22 +224,28 @@ async def test_a_huge_write_leaves_the_kernel_in_pieces(jp_serverapp, kernel):
 
 async def test_killed_kernel_reports_and_recovers(kernel):
     await kernel.execute("x = 41", timeout=10)
+    before = kernel.incarnation
     started = time.monotonic()
     code = "import os, signal, time\nprint('bye')\ntime.sleep(0.3)\nos.kill(os.getpid(), signal.SIGKILL)"
     result = await kernel.execute(code, timeout=30)
     assert time.monotonic() - started < 5
     assert not result.success and result.error == DIED_ERROR and result.stdout == "bye\n"
-    assert not kernel.is_alive and not kernel.snapshot.is_running
+    assert not kernel.is_alive and not kernel.snapshot.is_running and kernel.incarnation is None
     code = f"print('x' in globals(), np.__name__, os.getcwd() == {kernel.cwd!r})"
     result = await kernel.execute(code, timeout=30)
     assert result.success, result.error
     assert result.stdout == "False numpy True\n"
     assert kernel.is_alive and kernel.snapshot.is_running
+    assert kernel.incarnation not in (None, before)  # another process, whatever its kernel id
 
 
 async def test_restart_keeps_cwd_and_imports(kernel):
     await kernel.execute("y = 1\nos.chdir('/')", timeout=10)
+    before, kernel_id = kernel.incarnation, kernel.kernel_id
+    assert before is not None and before.startswith(kernel_id) and not kernel.pristine
     state = await kernel.restart()
+    # the same kernel id, but another process: another incarnation, that has run nothing yet
+    assert kernel.kernel_id == kernel_id and kernel.incarnation != before and kernel.pristine
     assert state.is_running and state.variables == []
     assert sorted(state.imports) == ["np", "os", "pd", "plt"]
     result = await kernel.execute(f"print(os.getcwd() == {kernel.cwd!r}, 'y' in globals())", timeout=10)

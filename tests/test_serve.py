@@ -128,7 +128,7 @@ def test_persistence_across_kill(tmp_path, fake_llm):
         assert after == before
         assert httpx.get(f"{served.url}/api/sessions/{sid}/messages").json() == messages
         turns = httpx.get(f"{served.url}/api/sessions/{sid}/turns").json()["turns"]
-        assert [{k: v for k, v in t.items() if k not in ("timestamp", "user_message")} for t in turns] == live
+        assert [{k: v for k, v in t.items() if k not in ("timestamp", "user_message", "restore")} for t in turns] == live
         assert httpx.get(f"{served.url}/api/sessions/{sid}/notebook").text == notebook
         r = httpx.get(f"{served.url}/api/sessions/{sid}/files/sales.csv")
         assert r.content == b"month,total\n1,10\n2,20\n"

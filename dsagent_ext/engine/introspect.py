@@ -15,6 +15,7 @@ from typing import Any
 from ..models import KernelState
 
 _WORKSPACE_MARK = "dsagent-workspace-found:"
+_INCARNATION_MARK = "dsagent-kernel-incarnation:"
 MESSAGE_CHARS = 4_000_000
 
 # A kernel behind a gateway may run on a host without the server's files: it says whether it found
@@ -52,6 +53,11 @@ try:
 finally:
     del __dsagent_split_writes
     del __dsagent_setup
+try:  # which namespace this is: a new process (or a %%reset one) draws a new id, a reconnect keeps it
+    __dsagent_incarnation
+except NameError:
+    __dsagent_incarnation = __import__("uuid").uuid4().hex
+print("%s", __dsagent_incarnation)
 import os
 import numpy as np
 import pandas as pd
@@ -130,12 +136,20 @@ INTROSPECT_CODE = _HELPER + "print(__dsagent_state())\n"
 
 def setup_code(cwd: str) -> str:
     """The setup cell for a kernel whose workspace is ``cwd`` (it also defines the state helper)."""
-    return _SETUP % (_WORKSPACE_MARK, MESSAGE_CHARS, cwd) + _HELPER
+    return _SETUP % (_WORKSPACE_MARK, MESSAGE_CHARS, cwd, _INCARNATION_MARK) + _HELPER
 
 
 def workspace_found(setup_stdout: str) -> bool:
     """False only when the setup cell reported that the kernel cannot see its workspace."""
     return f"{_WORKSPACE_MARK} False" not in setup_stdout
+
+
+def incarnation_of(setup_stdout: str) -> str | None:
+    """The namespace id the setup cell printed (None if it did not get that far)."""
+    for line in setup_stdout.splitlines():
+        if line.startswith(_INCARNATION_MARK):
+            return line[len(_INCARNATION_MARK) :].strip() or None
+    return None
 
 
 def parse_expression(reply: dict[str, Any]) -> KernelState | None:

@@ -19,7 +19,15 @@ from typing import Any
 from jupyter_core.utils import ensure_async
 
 from ..models import ExecutionResult, KernelState
-from .introspect import INTROSPECT_CODE, STATE_EXPRESSION, parse_expression, parse_state, setup_code, workspace_found
+from .introspect import (
+    INTROSPECT_CODE,
+    STATE_EXPRESSION,
+    incarnation_of,
+    parse_expression,
+    parse_state,
+    setup_code,
+    workspace_found,
+)
 from .outputs import CellOutput
 
 START_TIMEOUT = 60.0  # kernel_info round trip after a (re)start
@@ -60,6 +68,8 @@ class KernelSession:
         self._described_at: Any = None  # the kernel's ``last_activity`` when ``snapshot`` came back
         self._watches_activity = watches_activity
         self.workspace_reachable = True  # the kernel sees ``cwd`` (false: a gateway host without the files)
+        self._namespace: str | None = None  # the id the setup cell drew in this kernel's namespace
+        self.pristine = False  # connected, set up, and no cell of ours has run since
         self._client: Any = None
         self._poll_queues = False  # the client's channels are thread-fed queues (gateway mode)
         self._lost = False  # the kernel process behind our client died or was auto-restarted
@@ -70,6 +80,14 @@ class KernelSession:
     def is_alive(self) -> bool:
         """Started and still known to the kernel manager (culling removes it there)."""
         return self.kernel_id is not None and not self._lost and self.kernel_id in self._km
+
+    @property
+    def incarnation(self) -> str | None:
+        """Which kernel process (and namespace) this is: the kernel id plus an id the setup cell drew in
+        the namespace, since a restart keeps the kernel id. None while no kernel runs."""
+        if self._client is None or self._namespace is None or not self.is_alive:
+            return None
+        return f"{self.kernel_id}/{self._namespace}"
 
     @property
     def busy(self) -> bool:
@@ -234,6 +252,8 @@ class KernelSession:
         if not setup.success:
             self.log.warning("dsagent kernel setup failed: %s", setup.error)
         self.workspace_reachable = workspace_found(setup.stdout)
+        self._namespace = incarnation_of(setup.stdout)
+        self.pristine = True
         if not self.workspace_reachable:
             self.log.warning(
                 "dsagent kernel %s cannot see its session workspace %s (a gateway host without the server's "
@@ -268,6 +288,8 @@ class KernelSession:
         client = self._client
         if describe or not silent:
             self._fresh = False  # until this request's description comes back
+        if not silent:
+            self.pristine = False
         expressions = {"state": STATE_EXPRESSION} if describe else {}
         msg_id = client.execute(
             code, silent=silent, store_history=not silent, user_expressions=expressions,

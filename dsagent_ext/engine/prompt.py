@@ -81,22 +81,69 @@ what failed and what the user can do, instead of working around it with made-up 
 - Report numbers exactly as the code printed them."""
 
 
+_NEW_KERNEL = """\
+## The kernel is new
+The kernel that ran the earlier turns of this conversation is gone (the server or the kernel was \
+restarted since). This task runs in a new kernel process that started empty: the variables, \
+dataframes and imports those turns created do not exist now, unless they are listed under "What the \
+kernel holds now"."""
+
+_RELOAD = """\
+Before using any of them, load the data and recompute them again (from the files and the code in \
+the conversation above); never assume they exist."""
+
+
 def build_system_prompt(
-    kernel_context: str, *, today: date | None = None, workspace_reachable: bool = True
+    kernel_context: str,
+    *,
+    today: date | None = None,
+    workspace_reachable: bool = True,
+    kernel_notice: str | None = None,
 ) -> str:
-    """The full system prompt for one model call."""
+    """The full system prompt for one model call; ``kernel_notice`` says what happened to the kernel."""
     today = today or date.today()
     context = kernel_context.strip() or "No kernel state is available yet."
-    return "\n\n".join(
-        [
-            _ROLE,
-            f"Today's date: {today.isoformat()}",
-            _PROTOCOL,
-            _WORKSPACE if workspace_reachable else _NO_WORKSPACE,
-            _HONESTY,
-            f"## What the kernel holds now\n{context}",
-        ]
+    sections = [
+        _ROLE,
+        f"Today's date: {today.isoformat()}",
+        _PROTOCOL,
+        _WORKSPACE if workspace_reachable else _NO_WORKSPACE,
+        _HONESTY,
+    ]
+    if kernel_notice:
+        sections.append(kernel_notice)
+    sections.append(f"## What the kernel holds now\n{context}")
+    return "\n\n".join(sections)
+
+
+def new_kernel_notice(held: str, missing: list[str], restore: str | None = None) -> str:
+    """Tell the model its kernel is new: what the old one held (its last description), which of
+    those names are missing now, and how a restore attempt ended, if one ran."""
+    parts = [_NEW_KERNEL]
+    if held.strip():
+        parts.append(f"The old kernel held:\n{held.strip()}")
+    if missing:
+        extra = len(missing) - MAX_ITEMS * 3
+        names = ", ".join(missing[: MAX_ITEMS * 3]) + (f" (+{extra} more)" if extra > 0 else "")
+        parts.append(f"Missing now: {names}.")
+    if restore:
+        parts.append(restore)
+    parts.append(_RELOAD)
+    return "\n".join(parts)
+
+
+def restored_kernel_notice(replayed: int, skipped: list[str]) -> str:
+    """Tell the model its kernel was rebuilt by replaying the history's cells, and which were not re-run."""
+    text = (
+        "## The kernel was restored\nThe kernel was restarted since the earlier turns and rebuilt by "
+        f"replaying their {replayed} successful cell(s) in order."
     )
+    if skipped:
+        text += (
+            " These cells were NOT run again (they only wrote files, or ran long), so whatever only they "
+            "created is missing; run what you need again:\n" + "\n".join(f"- {line}" for line in skipped)
+        )
+    return text
 
 
 def describe_kernel(state: KernelState) -> str:

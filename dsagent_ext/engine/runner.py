@@ -96,6 +96,7 @@ class AgentRunner:
     plan: PlanResponse | None = None
     usage: Usage = field(default_factory=Usage)
     approved_steps: list[str] | None = None
+    kernel_notice: str | None = None  # what happened to the kernel since the history's turns
 
     async def run(self, message: str) -> AsyncIterator[AgentEvent]:
         """Yield every event of the task, ending with ``done`` (after ``error`` on failure)."""
@@ -171,7 +172,9 @@ class AgentRunner:
         # later rounds reuse what came back with the last cell; the first asks the kernel (unless it
         # has been silent since its last description)
         state = await self.executor.state(reuse=current.number > 1)
-        system = build_system_prompt(describe_kernel(state), workspace_reachable=state.workspace_reachable)
+        system = build_system_prompt(
+            describe_kernel(state), workspace_reachable=state.workspace_reachable, kernel_notice=self.kernel_notice
+        )
         prompt = [{"role": "system", "content": system}, *messages]
         parts: list[str] = []
         async for chunk in self.llm.stream(self.config.model, prompt, stop=STOP):

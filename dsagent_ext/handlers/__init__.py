@@ -11,7 +11,7 @@ FILENAME = r"([^/]+)"
 
 def route_table() -> list[tuple[str, Any]]:
     """``(pattern, handler)`` pairs; imported lazily so loading the extension stays cheap."""
-    from . import artifacts, chat, docs, files, health, hitl, kernel, sessions, ws
+    from . import artifacts, chat, docs, files, health, hitl, kernel, restore, sessions, ws
 
     return [
         (r"health", health.HealthHandler),
@@ -33,6 +33,7 @@ def route_table() -> list[tuple[str, Any]]:
         (rf"{SESSION}/kernel/variables", kernel.VariablesHandler),
         (rf"{SESSION}/kernel/execute", kernel.ExecuteHandler),
         (rf"{SESSION}/kernel/reset", kernel.ResetHandler),
+        (rf"{SESSION}/kernel/restore", restore.RestoreHandler),
         (rf"{SESSION}/chat", chat.ChatHandler),
         (rf"{SESSION}/chat/stream", chat.ChatStreamHandler),
         (rf"{SESSION}/chat/cancel", chat.CancelHandler),

@@ -35,10 +35,35 @@ class ChatHandler(ChatBase):
         self.reply(response)
 
 
-class ChatStreamHandler(ChatBase):
-    """``event:``/``id:``/``data:`` frames; ``: keepalive`` comments while nothing happens."""
+class EventStreamHandler(ChatBase):
+    """Writes a subscription as ``event:``/``id:``/``data:`` frames; ``: keepalive`` comments while nothing happens."""
 
     subscription: Subscription | None = None
+
+    async def _stream(self, subscription: Subscription) -> None:
+        self.subscription = subscription
+        self.set_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.set_header("Cache-Control", "no-cache")
+        self.set_header("X-Accel-Buffering", "no")
+        no_delay(self)
+        try:
+            async for record in subscription.events(self.service.config.sse_keepalive):
+                self.write(frame(record) if record is not None else ": keepalive\n\n")
+                if not subscription.queued:  # events that arrived together leave in one write
+                    await self.flush()
+        except StreamClosedError:
+            pass  # the client went away; the run goes on and stays in the log
+        finally:
+            subscription.close()
+        self.finish()
+
+    def on_connection_close(self) -> None:
+        if self.subscription is not None:
+            self.subscription.close()
+
+
+class ChatStreamHandler(EventStreamHandler):
+    """A task's events as Server-Sent Events."""
 
     @web.authenticated
     @authorized
@@ -62,33 +87,12 @@ class ChatStreamHandler(ChatBase):
                 raise web.HTTPError(400, "Last-Event-ID must be an event id (an integer)") from None
         await self._stream(self.runs.follow(session, after))
 
-    async def _stream(self, subscription: Subscription) -> None:
-        self.subscription = subscription
-        self.set_header("Content-Type", "text/event-stream; charset=utf-8")
-        self.set_header("Cache-Control", "no-cache")
-        self.set_header("X-Accel-Buffering", "no")
-        no_delay(self)
-        try:
-            async for record in subscription.events(self.service.config.sse_keepalive):
-                self.write(frame(record) if record is not None else ": keepalive\n\n")
-                if not subscription.queued:  # events that arrived together leave in one write
-                    await self.flush()
-        except StreamClosedError:
-            pass  # the client went away; the task goes on and stays in the log
-        finally:
-            subscription.close()
-        self.finish()
-
-    def on_connection_close(self) -> None:
-        if self.subscription is not None:
-            self.subscription.close()
-
 
 class CancelHandler(ChatBase):
     @web.authenticated
     @authorized
     async def post(self, session_id: str) -> None:
-        """Cancel the running task: stop the model, interrupt the kernel, end with a final round."""
+        """Cancel the running task (or kernel restore): stop the model, interrupt the kernel, end it."""
         cancelled = await self.runs.cancel(self.session(session_id))
         self.reply(ActionResponse(success=cancelled, message="Task cancelled" if cancelled else "No task is running"))
 

@@ -9,7 +9,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ..models import ConversationTurn, ExecutionResult, MessageResponse, PlanResponse, RoundResult, Usage
+from ..models import (
+    RESTORE_ENDS,
+    RESTORE_EVENT,
+    ConversationTurn,
+    ExecutionResult,
+    MessageResponse,
+    PlanResponse,
+    RestoreProgress,
+    RoundResult,
+    Usage,
+)
 
 INTERRUPTED = "Task interrupted: the server stopped before it finished."
 
@@ -73,7 +83,8 @@ def _message_metadata(role: str, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def derive_turns(events: Iterable[dict[str, Any]]) -> list[ConversationTurn]:
-    """One turn per ``round_complete``; the user message goes on the first round after it."""
+    """One turn per ``round_complete`` (the user message goes on the first round after it), and one
+    per kernel restore, where it ended."""
     return [_turn(*source) for source in _turn_sources(events)]
 
 
@@ -84,11 +95,11 @@ def turns_page(events: Iterable[dict[str, Any]], offset: int, limit: int) -> tup
 
 
 def stored_turns(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The turns as logged (already JSON), for code that only reads them: no model round trip."""
-    return [{**record["data"], "user_message": user} for record, user in _turn_sources(events)]
+    """The rounds as logged (already JSON), for the model's history: restores are not conversation."""
+    return [{**record["data"], "user_message": user} for record, user in _turn_sources(events, restores=False)]
 
 
-def _turn_sources(events: Iterable[dict[str, Any]]) -> list[tuple[dict[str, Any], str | None]]:
+def _turn_sources(events: Iterable[dict[str, Any]], restores: bool = True) -> list[tuple[dict[str, Any], str | None]]:
     sources = []
     pending_user: str | None = None
     for record in events:
@@ -97,11 +108,29 @@ def _turn_sources(events: Iterable[dict[str, Any]]) -> list[tuple[dict[str, Any]
         elif record["event"] == "round_complete":
             sources.append((record, pending_user))
             pending_user = None
+        elif restores and record["event"] == RESTORE_EVENT and record["data"].get("status") in RESTORE_ENDS:
+            sources.append((record, None))
     return sources
 
 
 def _turn(record: dict[str, Any], user_message: str | None) -> ConversationTurn:
+    if record["event"] == RESTORE_EVENT:
+        restore = RestoreProgress(**record["data"])
+        return ConversationTurn(
+            round=0, content=restore_summary(restore), is_complete=True, timestamp=record["ts"], restore=restore
+        )
     return ConversationTurn(**record["data"], timestamp=record["ts"], user_message=user_message)
+
+
+def restore_summary(restore: RestoreProgress) -> str:
+    """One line on how a kernel restore ended."""
+    skipped = f"; {len(restore.skipped)} cell(s) not re-run" if restore.skipped else ""
+    if restore.status == "completed":
+        return f"Kernel restored: {restore.replayed} of {restore.total} cell(s) replayed{skipped}."
+    if restore.status == "failed":
+        where = f" at cell {restore.cell} of {restore.total}" if restore.cell else ""
+        return f"Kernel restore failed{where}: {restore.error or 'unknown error'}"
+    return f"Kernel restore cancelled after {restore.replayed} of {restore.total} cell(s){skipped}."
 
 
 def unfinished_task(events: list[dict[str, Any]]) -> list[dict[str, Any]] | None:

@@ -32,6 +32,11 @@ class SessionRecord(Model):
     hitl_mode: HITLMode
     message_count: int = 0
     kernel_variables: int = 0
+    # the kernel process the history was last built in (``KernelSession.incarnation``), and what it
+    # held by its last description: a new kernel is told apart from it, and told what it lacks
+    kernel_incarnation: str | None = None
+    kernel_names: list[str] = []
+    kernel_description: str = ""
 
     def touch(self) -> None:
         self.updated_at = now()

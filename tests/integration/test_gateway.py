@@ -162,3 +162,22 @@ async def test_restart_keeps_history_and_a_usable_kernel(served, gateway, llm):
     r = await client.call("POST", f"/api/sessions/{sid}/kernel/execute", json={"code": "print('x' in globals())"})
     assert r.json()["stdout"] == "False\n"
     assert served.kernel_ids() and served.kernel_ids() <= gateway.kernel_ids()
+
+
+async def test_restore_into_a_new_gateway_kernel(served, gateway):
+    """The session's gateway kernel is shut down (as a cull would): a restore replays the history into a new one."""
+    client = served.client()
+    before = served.kernel_ids()
+    sid = await client.session()
+    for code in ("x = 6 * 7", "y = x + 1"):
+        r = await client.call("POST", f"/api/sessions/{sid}/kernel/execute", json={"code": code})
+        assert r.json()["success"]
+    (kernel_id,) = served.kernel_ids() - before
+    httpx.delete(f"{served.url}/api/kernels/{kernel_id}", timeout=30).raise_for_status()
+    assert (await client.call("GET", f"/api/sessions/{sid}/kernel")).json()["is_new"]
+    steps = [f["data"] async for f in client.events("POST", f"/api/sessions/{sid}/kernel/restore") if f["event"] != "comment"]
+    assert [(s["status"], s["cell"]) for s in steps] == [("started", None), ("running", 1), ("running", 2), ("completed", None)]
+    state = (await client.call("GET", f"/api/sessions/{sid}/kernel")).json()
+    assert not state["is_new"] and {v["name"]: v["value_preview"] for v in state["variables"]} == {"x": "42", "y": "43"}
+    assert kernel_id not in gateway.kernel_ids()  # a new kernel on the gateway, not the old one
+

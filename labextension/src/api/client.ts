@@ -9,6 +9,7 @@ import {
   Artifact,
   HITLResponse,
   HITLStatus,
+  KernelState,
   Session,
   SessionUpdate,
   StoredFile,
@@ -106,6 +107,14 @@ export class DSAgentClient {
         return turns;
       }
     }
+  }
+
+  kernel(id: string): Promise<KernelState> {
+    return this.json('GET', [id, 'kernel']);
+  }
+
+  cancelRestore(id: string): Promise<{ success: boolean; message: string }> {
+    return this.json('DELETE', [id, 'kernel', 'restore']);
   }
 
   cancel(id: string): Promise<{ success: boolean; message: string }> {

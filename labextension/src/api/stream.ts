@@ -77,6 +77,26 @@ export async function streamChat(options: StreamOptions): Promise<void> {
   }
 }
 
+/**
+ * Restore the session's kernel: its `restore_progress` events until the one that ends it. Not
+ * resumed when the connection drops: the restore goes on and its end is in `/turns`.
+ */
+export async function streamRestore(
+  client: DSAgentClient,
+  sessionId: string,
+  onEvent: (event: AgentEvent) => void,
+  signal: AbortSignal
+): Promise<void> {
+  const url = client.url('api', 'sessions', sessionId, 'kernel', 'restore');
+  const response = await client.fetch(url, {
+    method: 'POST',
+    body: '{}',
+    headers: { Accept: 'text/event-stream' },
+    signal
+  });
+  await readEvents(response, onEvent);
+}
+
 async function readEvents(response: Response, onEvent: (event: AgentEvent) => void): Promise<void> {
   const parser = createParser({
     onEvent: message => {

@@ -102,6 +102,35 @@ export interface RoundResult {
 export interface Turn extends RoundResult {
   timestamp: string;
   user_message: string | null;
+  /** Set on a kernel restore's entry (round 0). */
+  restore?: RestoreProgress | null;
+}
+
+export interface KernelVariable {
+  name: string;
+  type: string;
+  value_preview: string | null;
+}
+
+/** `GET .../kernel`, as far as the panel reads it. */
+export interface KernelState {
+  variables: KernelVariable[];
+  is_running: boolean;
+  /** The history was built in a kernel that is gone: a restore replays it. */
+  is_new?: boolean;
+}
+
+/** The data of a `restore_progress` event. */
+export interface RestoreProgress {
+  status: 'started' | 'running' | 'completed' | 'failed' | 'cancelled';
+  auto?: boolean;
+  total: number;
+  cell: number | null;
+  replayed: number;
+  code: string | null;
+  error: string | null;
+  skipped?: { code: string; reason: 'writes_files' | 'slow' }[];
+  kernel?: KernelState | null;
 }
 
 export interface TurnsPage {

@@ -8,6 +8,7 @@ import {
   HITLRequest,
   HITLStatus,
   Plan,
+  RestoreProgress,
   RoundResult,
   Turn,
   Usage
@@ -49,7 +50,14 @@ export interface ErrorItem {
   message: string;
 }
 
-export type ChatItem = UserItem | RoundItem | ErrorItem;
+/** A kernel restore: one line that follows its progress. */
+export interface RestoreItem {
+  kind: 'restore';
+  key: string;
+  progress: RestoreProgress;
+}
+
+export type ChatItem = UserItem | RoundItem | ErrorItem | RestoreItem;
 
 export interface ChatState {
   items: ChatItem[];
@@ -121,6 +129,10 @@ function fromHistory(turns: Turn[], runningMessage?: string, runningRounds = 0):
   let state: ChatState = { ...initialState, loaded: true };
   const done = runningMessage === undefined ? turns : turns.slice(0, turns.length - runningRounds);
   for (const turn of done) {
+    if (turn.restore) {
+      state = applyRestore(state, turn.restore);
+      continue;
+    }
     if (turn.user_message !== null || state.task === 0) {
       state = { ...state, task: state.task + 1 };
       if (turn.user_message !== null) {
@@ -176,8 +188,44 @@ function applyEvent(state: ChatState, event: AgentEvent, now: number): ChatState
       };
     case 'done':
       return { ...state, running: false, pending: null };
+    case 'restore_progress':
+      return applyRestore(state, data);
     default:
       return state;
+  }
+}
+
+const RESTORE_ENDS = ['completed', 'failed', 'cancelled'];
+
+/** A restore's step: updates the restore under way, or starts a new line. */
+function applyRestore(state: ChatState, progress: RestoreProgress): ChatState {
+  const items = [...state.items];
+  const last = items[items.length - 1];
+  if (last?.kind === 'restore' && !RESTORE_ENDS.includes(last.progress.status)) {
+    const skipped = progress.skipped ?? last.progress.skipped;
+    items[items.length - 1] = { ...last, progress: { ...progress, skipped } };
+  } else {
+    items.push({ kind: 'restore', key: `k${items.length}`, progress });
+  }
+  return { ...state, items };
+}
+
+/** What a restore line says. */
+export function restoreText(progress: RestoreProgress): string {
+  const skipped = progress.skipped?.length
+    ? ` (${progress.skipped.length} cell(s) not re-run: they only wrote files or ran long)`
+    : '';
+  switch (progress.status) {
+    case 'started':
+      return `Restoring the kernel: ${progress.total} cell(s) to replay${skipped}…`;
+    case 'running':
+      return `Restoring the kernel: cell ${progress.cell} of ${progress.total}…`;
+    case 'completed':
+      return `Kernel restored: ${progress.replayed} of ${progress.total} cell(s) replayed${skipped}.`;
+    case 'failed':
+      return `Kernel restore failed${progress.cell ? ` at cell ${progress.cell} of ${progress.total}` : ''}: ${progress.error ?? 'unknown error'}`;
+    case 'cancelled':
+      return `Kernel restore cancelled after ${progress.replayed} of ${progress.total} cell(s).`;
   }
 }
 

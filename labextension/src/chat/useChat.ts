@@ -5,7 +5,7 @@
 import { useCallback, useEffect, useReducer, useRef } from 'react';
 
 import { DSAgentClient } from '../api/client';
-import { streamChat } from '../api/stream';
+import { AgentEvent, streamChat } from '../api/stream';
 import { HITLResponse, Session } from '../api/types';
 import { ChatState, chatReducer, initialState } from './model';
 
@@ -15,6 +15,8 @@ export interface Chat {
   stop: () => Promise<void>;
   decide: (decision: HITLResponse) => Promise<void>;
   dismissError: () => void;
+  /** Show an event that came another way than the chat stream (a restore's progress). */
+  apply: (event: AgentEvent) => void;
 }
 
 export function useChat(client: DSAgentClient, sessionId: string, onRoundDone: () => void): Chat {
@@ -99,6 +101,10 @@ export function useChat(client: DSAgentClient, sessionId: string, onRoundDone: (
   );
 
   const dismissError = useCallback(() => dispatch({ type: 'dismissError' }), []);
+  const apply = useCallback(
+    (event: AgentEvent) => dispatch({ type: 'event', event, now: Date.now() }),
+    []
+  );
 
-  return { state, send, stop, decide, dismissError };
+  return { state, send, stop, decide, dismissError, apply };
 }

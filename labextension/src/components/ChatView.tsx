@@ -9,6 +9,7 @@ import { ChatInput } from './ChatInput';
 import { FilesPanel } from './FilesPanel';
 import { HitlCard } from './HitlCard';
 import { IconButton } from './IconButton';
+import { KernelBar } from './KernelBar';
 import { PlanPanel } from './PlanPanel';
 import { HitlModePicker, ModelPicker } from './SessionSettings';
 import { Transcript, UsageLine } from './Transcript';
@@ -22,11 +23,18 @@ export function ChatView(props: {
   const { client, openPath } = useServices();
   const { session } = props;
   const [filesVersion, setFilesVersion] = useState(0);
+  const [tasksDone, setTasksDone] = useState(0);
   const [notice, setNotice] = useState<string | null>(null);
   const [dragging, setDragging] = useState(false);
   const bumpFiles = useCallback(() => setFilesVersion(v => v + 1), []);
   const chat = useChat(client, session.id, bumpFiles);
   const { state } = chat;
+  // the kernel bar looks at the kernel again when a task ends
+  useEffect(() => {
+    if (!state.running) {
+      setTasksDone(n => n + 1);
+    }
+  }, [state.running]);
   const usage = totalUsage(state.items);
   const banner = state.error ?? notice;
   const end = useRef<HTMLDivElement>(null);
@@ -126,6 +134,13 @@ export function ChatView(props: {
           </button>
         </div>
       )}
+      <KernelBar
+        sessionId={session.id}
+        version={tasksDone}
+        busy={state.running}
+        onEvent={chat.apply}
+        onError={setNotice}
+      />
       {state.plan && <PlanPanel plan={state.plan} />}
       <div className="jp-dsagent-scroll">
         <Transcript items={state.items} running={state.running} />

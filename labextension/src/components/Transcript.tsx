@@ -1,7 +1,7 @@
 import React from 'react';
 
 import { Usage } from '../api/types';
-import { ChatItem, RoundItem } from '../chat/model';
+import { ChatItem, RoundItem, restoreText } from '../chat/model';
 import { prose } from '../chat/prose';
 import { CodeBlock } from './CodeBlock';
 import { Markdown } from './Markdown';
@@ -27,6 +27,16 @@ export function Transcript(props: { items: ChatItem[]; running: boolean }): JSX.
             );
           case 'round':
             return <RoundView key={item.key} round={item} live={props.running && item === last} />;
+          case 'restore':
+            return (
+              <div
+                key={item.key}
+                className={`jp-dsagent-restore jp-mod-${item.progress.status}`}
+                role="status"
+              >
+                {restoreText(item.progress)}
+              </div>
+            );
         }
       })}
     </div>
