@@ -17,13 +17,19 @@ DISABLED_PLUGINS = {"@jupyterlab/apputils-extension:announcements": True}
 
 
 class JupyterLab:
-    def __init__(self, tmp: Path, api_base: str, base_url: str = "/") -> None:
+    def __init__(
+        self, tmp: Path, api_base: str | None, base_url: str = "/", args: tuple[str, ...] = (), env: dict | None = None
+    ) -> None:
+        """``api_base`` None: the model calls go where litellm sends them (``env`` can point a provider
+        at the scripted server); ``args`` are extra command-line settings."""
         self.tmp = tmp
         self.root = tmp / "root"
         self.base_url = base_url
         self.port = free_port()
         self.token = secrets.token_hex(16)
         self.api_base = api_base
+        self.args = args
+        self.env = env or {}
         self.log_path = tmp / "jupyter-lab.log"
         self.process: Process | None = None
 
@@ -42,6 +48,7 @@ class JupyterLab:
             JUPYTER_CONFIG_DIR=str(config),
             JUPYTER_RUNTIME_DIR=str(self.tmp / "runtime"),
             LITELLM_LOCAL_MODEL_COST_MAP="True",
+            **self.env,
         )
         command = [
             sys.executable, "-m", "jupyterlab", "--no-browser",
@@ -51,8 +58,9 @@ class JupyterLab:
             f"--LabApp.workspaces_dir={self.tmp / 'workspaces'}",
             f"--LabApp.user_settings_dir={self.tmp / 'settings'}",
             "--LabApp.expose_app_in_browser=True",  # window.jupyterapp: the tests switch themes with it
-            f"--DSAgent.api_base={self.api_base}", "--DSAgent.default_model=scripted",
             "--DSAgent.sse_keepalive=1", "--DSAgent.code_timeout=60",
+            *([f"--DSAgent.api_base={self.api_base}", "--DSAgent.default_model=scripted"] if self.api_base else []),
+            *self.args,
         ]
         self.process = Process(command, env=env, log=self.log_path)
         self.process.start(f"{self.url}api/status?token={self.token}", timeout=timeout, interval=0.3)

@@ -10,6 +10,7 @@ import { FilesPanel } from './FilesPanel';
 import { HitlCard } from './HitlCard';
 import { IconButton } from './IconButton';
 import { PlanPanel } from './PlanPanel';
+import { useAdmin } from './Policy';
 import { HitlModePicker, ModelPicker } from './SessionSettings';
 import { Transcript, UsageLine } from './Transcript';
 
@@ -30,6 +31,14 @@ export function ChatView(props: {
   const usage = totalUsage(state.items);
   const banner = state.error ?? notice;
   const end = useRef<HTMLDivElement>(null);
+
+  // a finished task has spent: the footer's figures are out of date
+  const { refresh } = useAdmin();
+  useEffect(() => {
+    if (!state.running) {
+      refresh();
+    }
+  }, [state.running, refresh]);
 
   // follow the bottom while the conversation grows
   useEffect(() => {
