@@ -95,6 +95,7 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
             "The admin's policy and limits, and the caller's spending against them",
             m.PolicyResponse,
             params=(Param("session_id", {"type": "string"}, description="Also report this session's spending"),),
+            errors=(400, 404),
         )
     },
     S: {

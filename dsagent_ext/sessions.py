@@ -206,14 +206,14 @@ class SessionService:
     # --- changes ---------------------------------------------------------------------------------
 
     async def create(self, request: CreateSessionRequest) -> Session:
-        """Create folders and record, then boot the kernel in the background."""
-        session_id = new_session_id()
-        while session_id in self._sessions:
-            session_id = new_session_id()
+        """Create folders and record, then boot the kernel in the background; 400 outside the policy."""
         model = request.model or self.config.default_model
         hitl_mode = request.hitl_mode or self.policy.default_hitl_mode
         self.policy.check_model(model)
         self.policy.check_hitl_mode(hitl_mode)
+        session_id = new_session_id()
+        while session_id in self._sessions:
+            session_id = new_session_id()
         created = now()
         record = SessionRecord(
             id=session_id,
@@ -290,7 +290,8 @@ class SessionService:
             await self.save(session)
 
     async def update(self, session: Session, request: UpdateSessionRequest) -> Session:
-        """Apply the given fields; model and HITL mode take effect from the next model call or pause."""
+        """Apply the given fields; model and HITL mode take effect from the next model call or pause.
+        Nothing changes when a model or mode lies outside the policy (400)."""
         if request.model is not None:
             self.policy.check_model(request.model)
         if request.hitl_mode is not None:
