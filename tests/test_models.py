@@ -3,6 +3,8 @@ server's environment, an api_base whose model list works, hangs or fails; only a
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from launch import free_port
 
@@ -98,9 +100,10 @@ async def test_api_base_models(client, fake_llm, no_keys):
 )
 async def test_api_base_that_does_not_answer(client, fake_llm, mode, reason):
     fake_llm.models_mode = mode
-    body = await models(client)
+    body, same = await asyncio.gather(models(client), models(client))  # two pickers opening at once
+    assert same == body
     assert reason in body["warning"] and "type a model name instead" in body["warning"]
     assert [m["id"] for m in body["models"]] == ["scripted"]
-    # asked again only after a while: the next pages open at once
+    # asked once for both, and again only after a while: the next pages open at once
     again = await models(client)
     assert again == body and fake_llm.model_requests == (1 if mode != "ok" else 0)

@@ -151,5 +151,9 @@ def test_daily_ledger_survives_restart(tmp_path, fake_llm):
         assert r.status_code == 429 and r.json()["detail"] == refusal
         policy = httpx.get(f"{served.url}/api/policy", headers=h).json()
         assert policy["user"] == "dsagent-api-key" and policy["limits"]["max_cost_per_user_per_day"] == 1e-9
+        # the catalogue at the reference's root URLs too: the api_base's models, behind the key
+        assert httpx.get(f"{served.url}/api/models").status_code == 401
+        listed = httpx.get(f"{served.url}/api/models", headers=h, timeout=60).json()["models"]
+        assert [m["id"] for m in listed] == ["gpt-4o-mini", "llama3:8b", "openai/meta-llama/Llama-3.1-8B-Instruct", "scripted"]
     finally:
         served.stop()
