@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from panel import eventually
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.timeout(240)
@@ -31,7 +32,7 @@ def lab(fake, base_url, tmp_path_factory):
     server.stop()
 
 
-def test_model_picker_and_spending_footer(panel, fake):
+def test_model_picker_and_spending_footer(panel, fake, lab):
     root = panel.root
     footer = root.get_by_role("status", name="Spending today")
     expect(footer).to_have_text("$0.00 of $5.00 today")
@@ -43,12 +44,19 @@ def test_model_picker_and_spending_footer(panel, fake):
         ["Ask on errors", "Approve plans", "Approve plan and answer", "Approve every step"]
     )
     field = form.get_by_label("Model", exact=True)
-    field.click()
     listbox = form.get_by_role("listbox", name="Models")
-    expect(listbox).to_be_visible()
-    # grouped by provider, the admin's models first; a model without its key shows the key it needs
     groups = listbox.get_by_role("group")
-    expect(groups).to_have_count(2)
+    # the server's first catalogue imports litellm (seconds), and JupyterLab may still move the focus
+    # while it settles (closing the list, as any blur does): open the list again until it is filled
+    assert lab.api("GET", "api/models")["default_model"] == "gpt-4o-mini"
+
+    def listed() -> bool:
+        if not listbox.is_visible():
+            field.click()
+        return groups.count() == 2
+
+    eventually(listed, timeout=60)
+    # grouped by provider, the admin's models first; a model without its key shows the key it needs
     assert groups.evaluate_all("gs => gs.map(g => g.getAttribute('aria-label'))") == ["openai", "anthropic"]
     claude = listbox.get_by_role("option", name=re.compile("^claude-sonnet-4-5"))
     expect(claude).to_have_attribute("aria-disabled", "true")
@@ -79,3 +87,17 @@ def test_model_picker_and_spending_footer(panel, fake):
     expect(footer).to_have_text(re.compile(r"^\$0\.0\d+ of \$5\.00 today$"))
     assert fake.requests[-1]["model"] == "gpt-4o-mini"
     panel.screenshot("11-spending-footer")
+    # the keyboard: arrows move through the pickable models, Enter picks, the session follows
+    field = root.locator(".jp-dsagent-settings").get_by_label("Model", exact=True)
+    field.focus()
+    field.press("ArrowDown")
+    field.press("ArrowDown")
+    listbox = root.locator(".jp-dsagent-settings").get_by_role("listbox", name="Models")
+    second = listbox.get_by_role("option").nth(1)
+    expect(second).to_have_class(re.compile("jp-mod-active"))
+    expect(field).to_have_attribute("aria-activedescendant", second.get_attribute("id"))
+    picked = second.get_attribute("title").split(" · ")[0]
+    field.press("Enter")
+    expect(field).to_have_value(picked)
+    sid = lab.api("GET", "api/sessions")["sessions"][0]["id"]
+    eventually(lambda: lab.api("GET", f"api/sessions/{sid}")["model"] == picked)

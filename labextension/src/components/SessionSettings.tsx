@@ -33,7 +33,8 @@ function price(model: CatalogueModel): string {
 /**
  * A model field with the server's catalogue below it: type to filter, pick from the list grouped
  * by provider (models without their key are shown, with the key, but cannot be picked), or enter
- * any other name (the server still checks it against the policy). Commits on Enter, a pick, or blur.
+ * any other name (the server still checks it against the policy). Arrow keys move through the list;
+ * commits on Enter, a pick, or blur.
  */
 export function ModelPicker(props: {
   value: string;
@@ -44,9 +45,11 @@ export function ModelPicker(props: {
   const { catalogue } = useAdmin();
   const [draft, setDraft] = useState(props.value);
   const [open, setOpen] = useState(false);
+  const [active, setActive] = useState(-1); // index among the pickable options shown
   useEffect(() => setDraft(props.value), [props.value]);
   const commit = (model: string) => {
     setOpen(false);
+    setActive(-1);
     setDraft(model || props.value);
     if (model && model !== props.value) {
       props.onChange(model);
@@ -55,7 +58,13 @@ export function ModelPicker(props: {
   // the whole list until the user types something else than the current value
   const query = draft === props.value ? '' : draft.trim().toLowerCase();
   const shown = groups(catalogue?.models ?? [], query);
+  const pickable = shown.flatMap(([, models]) => models.filter(m => m.available));
   const listId = `${props.id}-models`;
+  const optionId = (model: CatalogueModel) => `${listId}-${model.id.replace(/[^\w-]/g, '_')}`;
+  const move = (step: number) => {
+    setOpen(true);
+    setActive(i => (pickable.length ? (i + step + pickable.length) % pickable.length : -1));
+  };
   return (
     <div className="jp-dsagent-model-picker">
       <input
@@ -65,18 +74,23 @@ export function ModelPicker(props: {
         aria-expanded={open}
         aria-controls={listId}
         aria-autocomplete="list"
+        aria-activedescendant={open && pickable[active] ? optionId(pickable[active]) : undefined}
         placeholder={props.placeholder}
         value={draft}
         onChange={e => {
           setDraft(e.target.value);
           setOpen(true);
+          setActive(-1);
         }}
         onFocus={() => setOpen(true)}
         onBlur={() => commit(draft.trim())}
         onKeyDown={e => {
           if (e.key === 'Enter') {
             e.preventDefault();
-            commit(draft.trim());
+            commit(open && pickable[active] ? pickable[active].id : draft.trim());
+          } else if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+            e.preventDefault();
+            move(e.key === 'ArrowDown' ? 1 : -1);
           } else if (e.key === 'Escape') {
             setOpen(false);
           }
@@ -91,8 +105,9 @@ export function ModelPicker(props: {
               {models.map(model => (
                 <div
                   key={model.id}
+                  id={optionId(model)}
                   role="option"
-                  className="jp-dsagent-model-option"
+                  className={`jp-dsagent-model-option ${model === pickable[active] ? 'jp-mod-active' : ''}`}
                   aria-selected={model.id === props.value}
                   aria-disabled={!model.available}
                   title={[model.id, price(model)].filter(Boolean).join(' · ')}
