@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from .models import Spent, Usage
@@ -33,8 +34,10 @@ class LimitReached(RuntimeError):
 
 
 def usd(amount: float) -> str:
-    """Dollars as people read them: cents, or two significant digits below a cent."""
-    return f"${amount:,.2f}" if amount == 0 or amount >= 0.01 else f"${amount:.2g}"
+    """Dollars as people read them: cents, or two significant digits below a cent (never 1e-05)."""
+    if amount == 0 or amount >= 0.01:
+        return f"${amount:,.2f}"
+    return f"${Decimal(f'{amount:.2g}'):f}"
 
 
 def session_spent(events: Iterable[dict[str, Any]]) -> Spent:

@@ -19,13 +19,6 @@ def dsagent_config(agent_config):
     return {**agent_config, **POLICY}
 
 
-@pytest.fixture
-def settings(jp_serverapp):
-    """The live ``DSAgent`` settings: a test changes them as an admin would between two server starts,
-    for sessions created under the earlier policy."""
-    return jp_serverapp.web_app.settings["dsagent"].config
-
-
 async def test_models_allowed_and_refused(client, settings, jp_ws_fetch, fake_llm):
     r = await client.call("POST", "/api/sessions", json={"model": "gpt-4o"})
     assert r.status_code == 400

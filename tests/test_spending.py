@@ -25,12 +25,6 @@ def dsagent_config(request, agent_config):
     return {**agent_config, "default_model": "gpt-4o-mini", **getattr(request, "param", {})}
 
 
-@pytest.fixture
-def settings(jp_serverapp):
-    """The live ``DSAgent`` settings, changed as an admin would between two server starts."""
-    return jp_serverapp.web_app.settings["dsagent"].config
-
-
 def names(events):
     return [e["event"] for e in events if e["event"] != "llm_delta"]
 
