@@ -105,3 +105,35 @@ async def test_policy_endpoint(client):
     assert body["limits"] == {"max_tokens_per_task": None, "max_cost_per_session": None, "max_cost_per_user_per_day": None}
     assert body["spent_today"] == {"cost_usd": 0.0, "tokens": 0, "unpriced_tokens": 0}
     assert body["remaining_today_usd"] is None and body["user"]
+
+
+def test_settings_from_the_environment(monkeypatch):
+    """Every policy setting falls back to its DSAGENT_ variable, as a hub's ``singleuser.extraEnv`` sets them."""
+    from traitlets import TraitError
+
+    from dsagent_ext.app import DSAgent
+
+    env = {
+        "DSAGENT_MODELS": "gpt-4o-mini, ollama/llama3",
+        "DSAGENT_ALLOWED_MODELS": "gpt-4o*,ollama/*",
+        "DSAGENT_BLOCKED_MODELS": "ollama/big*",
+        "DSAGENT_MIN_HITL_MODE": "plan_and_answer",
+        "DSAGENT_MAX_TOKENS_PER_TASK": "100000",
+        "DSAGENT_MAX_COST_PER_SESSION": "2.5",
+        "DSAGENT_MAX_COST_PER_USER_PER_DAY": "5",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    app = DSAgent()
+    assert app.models == ["gpt-4o-mini", "ollama/llama3"]
+    assert app.allowed_models == ["gpt-4o*", "ollama/*"] and app.blocked_models == ["ollama/big*"]
+    assert app.min_hitl_mode == "plan_and_answer"
+    assert (app.max_tokens_per_task, app.max_cost_per_session, app.max_cost_per_user_per_day) == (100000, 2.5, 5.0)
+    for name in env:
+        monkeypatch.delenv(name)
+    app = DSAgent()
+    assert app.models == app.allowed_models == app.blocked_models == [] and app.min_hitl_mode == "none"
+    assert app.max_tokens_per_task is app.max_cost_per_session is app.max_cost_per_user_per_day is None
+    for name, bad in [("max_cost_per_session", -1.0), ("max_tokens_per_task", 0), ("min_hitl_mode", "sometimes")]:
+        with pytest.raises((TraitError, ValueError)):
+            setattr(app, name, bad)
