@@ -101,3 +101,11 @@ def test_model_picker_and_spending_footer(panel, fake, lab):
     expect(field).to_have_value(picked)
     sid = lab.api("GET", "api/sessions")["sessions"][0]["id"]
     eventually(lambda: lab.api("GET", f"api/sessions/{sid}")["model"] == picked)
+    # a typed name the policy blocks: the server's refusal shows, the field returns to the session's model
+    field.fill("gpt-4.1-nano")
+    field.press("Enter")
+    expect(root.locator(".jp-dsagent-banner")).to_contain_text(
+        "Model gpt-4.1-nano is blocked by the server's policy (blocked_models)"
+    )
+    expect(field).to_have_value(picked)
+    assert lab.api("GET", f"api/sessions/{sid}")["model"] == picked

@@ -45,8 +45,13 @@ export function ChatView(props: {
     end.current?.scrollIntoView?.({ block: 'end' });
   }, [state.items, state.pending]);
 
+  // a refused change (outside the server's policy) puts the pickers back on the session's values
+  const [pickers, setPickers] = useState(0);
   const update = (change: SessionUpdate) =>
-    props.onUpdate(change).catch(error => setNotice(error.message));
+    props.onUpdate(change).catch(error => {
+      setNotice(error.message);
+      setPickers(v => v + 1);
+    });
 
   const upload = (files: File[]) => {
     if (files.length) {
@@ -108,11 +113,16 @@ export function ChatView(props: {
       </div>
       <div className="jp-dsagent-settings">
         <ModelPicker
+          key={`model-${pickers}`}
           id={`dsagent-${session.id}`}
           value={session.model}
           onChange={model => update({ model })}
         />
-        <HitlModePicker value={session.hitl_mode} onChange={hitl_mode => update({ hitl_mode })} />
+        <HitlModePicker
+          key={`mode-${pickers}`}
+          value={session.hitl_mode}
+          onChange={hitl_mode => update({ hitl_mode })}
+        />
       </div>
       {session.missing_api_key && (
         <div className="jp-dsagent-banner jp-mod-warning" role="alert">
