@@ -302,7 +302,9 @@ class DSAgent(ExtensionApp):
         workspace = Workspace.under(root, self.workspace_dir)
         self.session_service = SessionService(self, workspace, self.log)
         if not self.session_service.policy.allows_model(self.default_model):
-            self.log.warning("DSAgent: default_model %s is outside the model policy: sessions must name a model", self.default_model)
+            self.log.warning(
+                "DSAgent: default_model %s is outside the model policy: sessions must name a model", self.default_model
+            )
         spending = Spending(self, Ledger(workspace.sessions_dir.parent, self.log), self.log)
         self.settings.update(
             dsagent=self.session_service,

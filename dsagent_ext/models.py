@@ -216,7 +216,9 @@ class CatalogueModel(Model):
 class ModelCatalogue(Model):
     models: list[CatalogueModel]
     default_model: str
-    warning: str | None = Field(default=None, description="Why part of the list is missing (an api_base that did not answer).")
+    warning: str | None = Field(
+        default=None, description="Why part of the list is missing (an api_base that did not answer)."
+    )
 
 
 class SpendingLimits(Model):

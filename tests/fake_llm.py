@@ -150,7 +150,8 @@ class _ModelsHandler(RequestHandler):
             self.set_status(500)
             self.finish({"error": {"message": "scripted failure", "type": "server_error"}})
         else:
-            self.finish({"object": "list", "data": [{"id": m, "object": "model", "owned_by": "fake"} for m in self.fake.models]})
+            data = [{"id": m, "object": "model", "owned_by": "fake"} for m in self.fake.models]
+            self.finish({"object": "list", "data": data})
 
     def on_connection_close(self) -> None:
         if self.hung is not None:

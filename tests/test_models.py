@@ -69,7 +69,9 @@ async def test_admin_list_and_provider_keys(client, no_keys):
 
 
 @pytest.mark.parametrize(
-    "dsagent_config", [{"api_base": "fake", "default_model": "scripted", "allowed_models": ["scripted", "llama*", "openai/*"]}], indirect=True
+    "dsagent_config",
+    [{"api_base": "fake", "default_model": "scripted", "allowed_models": ["scripted", "llama*", "openai/*"]}],
+    indirect=True,
 )
 async def test_api_base_models(client, fake_llm, no_keys):
     fake_llm.models.append("mistral-large")  # not allowed

@@ -148,6 +148,7 @@ def test_daily_ledger_survives_restart(tmp_path, fake_llm):
         # the catalogue at the reference's root URLs too: the api_base's models, behind the key
         assert httpx.get(f"{served.url}/api/models").status_code == 401
         listed = httpx.get(f"{served.url}/api/models", headers=h, timeout=60).json()["models"]
-        assert [m["id"] for m in listed] == ["gpt-4o-mini", "llama3:8b", "openai/meta-llama/Llama-3.1-8B-Instruct", "scripted"]
+        ids = [m["id"] for m in listed]
+        assert ids == ["gpt-4o-mini", "llama3:8b", "openai/meta-llama/Llama-3.1-8B-Instruct", "scripted"]
     finally:
         served.stop()

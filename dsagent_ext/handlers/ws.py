@@ -96,7 +96,8 @@ class ChatWebSocket(ApiKeyMixin, WebSocketMixin, JupyterHandler, websocket.WebSo
             if not msg.content:
                 self.send("error", {"error": "Message content is required"})
                 return
-            self.runs.start(self.session, msg.content, self.identity).close()  # events arrive through this socket's subscription
+            # the task's events arrive through this socket's own subscription
+            self.runs.start(self.session, msg.content, self.identity).close()
         elif msg.type == "execute":
             if not msg.code:
                 self.send("error", {"error": "Code is required"})

@@ -143,7 +143,8 @@ async def test_spending_is_counted_per_hub_user(hub, llm):
     assert mine["user"] == "alice" and theirs["user"] == "bob"
     assert mine["limits"]["max_cost_per_user_per_day"] == 5.0  # preset for every user by the spawner
     # the scripted model has no price: its tokens are counted, no cost
-    assert mine["spent_today"]["tokens"] >= used > 0 and mine["spent_today"]["unpriced_tokens"] == mine["spent_today"]["tokens"]
+    spent = mine["spent_today"]
+    assert spent["tokens"] >= used > 0 and spent["unpriced_tokens"] == spent["tokens"]
     assert mine["spent_today"]["cost_usd"] == 0 and mine["remaining_today_usd"] == 5.0
     assert theirs["spent_today"]["tokens"] == 0
     ledger = json.loads((hub.base / "home" / "alice" / "dsagent" / "spending.json").read_text())
