@@ -12,14 +12,18 @@ from pathlib import Path
 
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
-from traitlets import Bool, Enum, Float, Integer, Unicode, default, validate
+from traitlets import Bool, Enum, Float, Integer, List, Unicode, default, validate
 
 from .auth import ApiKeyAuth
+from .catalogue import ModelLister
 from .handlers import route_table
 from .models import HITLMode
 from .restore import RestoreService
+from .policy import HITL_ORDER
 from .runs import RunService
 from .sessions import SessionService
+from .spending import Spending
+from .store.ledger import Ledger
 from .store.workspace import Workspace
 
 
@@ -30,6 +34,22 @@ def _env(name: str, fallback: str | None = None) -> str | None:
 
 def _env_bool(name: str) -> bool:
     return (_env(name) or "").lower() in {"1", "true", "yes", "on"}
+
+
+def _env_list(name: str) -> list[str]:
+    """A comma-separated variable as a list (``gpt-4o, ollama/*``)."""
+    return [item.strip() for item in (_env(name) or "").split(",") if item.strip()]
+
+
+def _env_float(name: str) -> float | None:
+    value = _env(name)
+    return float(value) if value else None
+
+
+def _positive_or_none(proposal: dict) -> float | None:
+    if proposal["value"] is not None and proposal["value"] <= 0:
+        raise ValueError(f"{proposal['trait'].name} must be > 0, or None for no limit")
+    return proposal["value"]
 
 
 class DSAgent(ExtensionApp):
@@ -93,7 +113,8 @@ class DSAgent(ExtensionApp):
         return proposal["value"]
 
     default_hitl_mode = Unicode(
-        help="HITL mode of sessions created without one. Falls back to DSAGENT_DEFAULT_HITL_MODE, then ``none``.",
+        help="""HITL mode of sessions created without one (raised to ``min_hitl_mode`` when below it).
+        Falls back to DSAGENT_DEFAULT_HITL_MODE, then ``none``.""",
     ).tag(config=True)
 
     @default("default_hitl_mode")
@@ -103,6 +124,95 @@ class DSAgent(ExtensionApp):
     @validate("default_hitl_mode")
     def _validate_default_hitl_mode(self, proposal: dict) -> str:
         return HITLMode(proposal["value"]).value
+
+    models = List(
+        Unicode(),
+        help="""Models offered first in the model picker (``GET /api/models``), in this order, besides
+        those of providers whose keys are set and those an ``api_base`` reports. Empty (the default)
+        offers only those. Falls back to DSAGENT_MODELS (comma-separated).""",
+    ).tag(config=True)
+
+    @default("models")
+    def _models_default(self) -> list[str]:
+        return _env_list("DSAGENT_MODELS")
+
+    # --- the admin's policy: users choose within it, no request can go around it ----------------
+
+    allowed_models = List(
+        Unicode(),
+        help="""Models users may pick: exact litellm names or glob patterns (``gpt-4o*``, ``ollama/*``).
+        Empty (the default) allows every model not blocked. Sessions, updates and tasks with any other
+        model are refused with 400. Falls back to DSAGENT_ALLOWED_MODELS (comma-separated).""",
+    ).tag(config=True)
+
+    @default("allowed_models")
+    def _allowed_models_default(self) -> list[str]:
+        return _env_list("DSAGENT_ALLOWED_MODELS")
+
+    blocked_models = List(
+        Unicode(),
+        help="""Models users may not pick, even when ``allowed_models`` matches them: exact names or glob
+        patterns. Empty (the default) blocks nothing. Falls back to DSAGENT_BLOCKED_MODELS (comma-separated).""",
+    ).tag(config=True)
+
+    @default("blocked_models")
+    def _blocked_models_default(self) -> list[str]:
+        return _env_list("DSAGENT_BLOCKED_MODELS")
+
+    min_hitl_mode = Unicode(
+        help=f"""Least human oversight a session may have, in the order {" < ".join(m.value for m in HITL_ORDER)}.
+        Sessions cannot be created, updated or run below it (400), and the default HITL mode is raised
+        to it. ``none`` (the default) sets no minimum. Falls back to DSAGENT_MIN_HITL_MODE.""",
+    ).tag(config=True)
+
+    @default("min_hitl_mode")
+    def _min_hitl_mode_default(self) -> str:
+        return _env("DSAGENT_MIN_HITL_MODE", "none")
+
+    @validate("min_hitl_mode")
+    def _validate_min_hitl_mode(self, proposal: dict) -> str:
+        return HITLMode(proposal["value"]).value
+
+    max_tokens_per_task = Integer(
+        None,
+        allow_none=True,
+        help="""Most tokens (prompt + completion, all rounds) one task may use; the task ends after the
+        round that reaches it. None (the default) means no limit. Falls back to DSAGENT_MAX_TOKENS_PER_TASK.""",
+    ).tag(config=True)
+
+    @default("max_tokens_per_task")
+    def _max_tokens_per_task_default(self) -> int | None:
+        value = _env("DSAGENT_MAX_TOKENS_PER_TASK")
+        return int(value) if value else None
+
+    max_cost_per_session = Float(
+        None,
+        allow_none=True,
+        help="""Most USD one session may spend in all (litellm's prices; models without a known price count
+        tokens only and do not reach it). Tasks end when it is reached and new ones are refused (429).
+        None (the default) means no limit. Falls back to DSAGENT_MAX_COST_PER_SESSION.""",
+    ).tag(config=True)
+
+    @default("max_cost_per_session")
+    def _max_cost_per_session_default(self) -> float | None:
+        return _env_float("DSAGENT_MAX_COST_PER_SESSION")
+
+    max_cost_per_user_per_day = Float(
+        None,
+        allow_none=True,
+        help="""Most USD each user (the server's ``current_user``) may spend per UTC day, over all sessions;
+        kept in a ledger under ``workspace_dir`` so restarts do not reset it. Tasks end when it is reached
+        and new ones are refused (429) until the next day. None (the default) means no limit.
+        Falls back to DSAGENT_MAX_COST_PER_USER_PER_DAY.""",
+    ).tag(config=True)
+
+    @default("max_cost_per_user_per_day")
+    def _max_cost_per_user_per_day_default(self) -> float | None:
+        return _env_float("DSAGENT_MAX_COST_PER_USER_PER_DAY")
+
+    @validate("max_tokens_per_task", "max_cost_per_session", "max_cost_per_user_per_day")
+    def _validate_limit(self, proposal: dict) -> float | None:
+        return _positive_or_none(proposal)
 
     workspace_dir = Unicode(
         help="""Folder, relative to the server's root_dir, holding ``sessions/<id>/``. It must lie inside
@@ -214,10 +324,17 @@ class DSAgent(ExtensionApp):
         workspace = Workspace.under(root, self.workspace_dir)
         self.session_service = SessionService(self, workspace, self.log)
         restores = RestoreService(self, self.session_service, self.log)
+        if not self.session_service.policy.allows_model(self.default_model):
+            self.log.warning(
+                "DSAgent: default_model %s is outside the model policy: sessions must name a model", self.default_model
+            )
+        spending = Spending(self, Ledger(workspace.sessions_dir.parent, self.log), self.log)
         self.settings.update(
             dsagent=self.session_service,
-            dsagent_runs=RunService(self, self.session_service, restores, self.log),
+            dsagent_runs=RunService(self, self.session_service, restores, spending, self.log),
             dsagent_restores=restores,
+            dsagent_spending=spending,
+            dsagent_models=ModelLister(self, self.session_service.policy, self.log),
             dsagent_auth=ApiKeyAuth(self.api_key, required=self.mount_at_root),
             dsagent_prefix=self.url_prefix,
         )

@@ -83,13 +83,31 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
             params=(Param("status", _enum([s.value for s in m.SessionStatus])), Param("limit", _int(1, 100, 50))),
             errors=(400, 422),
         ),
-        "post": Operation("Create a session", m.SessionResponse, 201, m.CreateSessionRequest, errors=(422,)),
+        "post": Operation(
+            "Create a session (400: model or HITL mode outside the admin's policy)",
+            m.SessionResponse, 201, m.CreateSessionRequest, errors=(400, 422),
+        ),
+    },
+    "/api/models": {
+        "get": Operation(
+            "Models the caller may pick now: the admin's list, providers whose keys are set, the api_base's models",
+            m.ModelCatalogue,
+            errors=(),
+        )
+    },
+    "/api/policy": {
+        "get": Operation(
+            "The admin's policy and limits, and the caller's spending against them",
+            m.PolicyResponse,
+            params=(Param("session_id", {"type": "string"}, description="Also report this session's spending"),),
+            errors=(400, 404),
+        )
     },
     S: {
         "get": Operation("Get a session", m.SessionResponse),
         "put": Operation(
-            "Change name, status, model or HITL mode (status archived: as POST .../archive)",
-            m.SessionResponse, body=m.UpdateSessionRequest, errors=(404, 409, 422),
+            "Change name, status, model or HITL mode (status archived: as POST .../archive; 400: outside the admin's policy)",
+            m.SessionResponse, body=m.UpdateSessionRequest, errors=(400, 404, 409, 422),
         ),
         "delete": Operation("Delete a session, its kernel and its folder", status=204),
     },
@@ -150,13 +168,13 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
     f"{S}/chat": {
         "post": Operation(
             "Run a task to its end; the last round's fields plus every round", m.ChatResponse, body=m.ChatRequest,
-            errors=(400, 404, 409, 422, 502),
+            errors=(400, 404, 409, 422, 429, 502),
         )
     },
     f"{S}/chat/stream": {
         "post": Operation(
             "Run a task, streaming its events (Server-Sent Events)", body=m.ChatRequest, media="text/event-stream",
-            errors=(400, 404, 409, 422),
+            errors=(400, 404, 409, 422, 429),
         ),
         "get": Operation(
             "Resume a stream after Last-Event-ID (header or last_event_id query), or follow the latest task",

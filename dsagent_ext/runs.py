@@ -17,6 +17,7 @@ from .engine.runner import AgentRunner, RunConfig
 from .models import ChatResponse, RoundResult, Usage
 from .restore import Plan, RestoreService, agent_notice, ends_restore
 from .sessions import LOG_ONLY, Session, SessionBusy, SessionService
+from .spending import LimitReached, Spending, session_spent
 from .store.history import stored_turns
 
 if TYPE_CHECKING:
@@ -105,39 +106,52 @@ class RunService:
     """Starts, cancels and follows agent tasks."""
 
     def __init__(
-        self, config: DSAgent, sessions: SessionService, restores: RestoreService, log: logging.Logger
+        self,
+        config: DSAgent,
+        sessions: SessionService,
+        restores: RestoreService,
+        spending: Spending,
+        log: logging.Logger,
     ) -> None:
         self.config = config
         self.sessions = sessions
         self.restores = restores
+        self.spending = spending
         self.log = log
 
     def llm(self) -> LLMClient:
         config = self.config
         return LLMClient(config.api_base, config.temperature, config.max_tokens, timeout=config.model_timeout)
 
-    def start(self, session: Session, message: str) -> Subscription:
-        """Start a task and return a subscription that sees all of it; 409 when one is running."""
+    def start(self, session: Session, message: str, user: str) -> Subscription:
+        """Start a task for ``user`` and return a subscription that sees all of it; 409 when one is
+        running, 400 outside the admin's policy, 429 while a spending limit is reached."""
         if session.busy:
             doing = "a kernel restore" if session.restoring else "another task"
             raise SessionBusy(f"Session is busy with {doing}; wait for it to finish or cancel it")
         model = self.sessions.resolve_model(session)
+        # the session may predate the policy: it is checked again on every task
+        self.sessions.policy.check_model(model)
+        self.sessions.policy.check_hitl_mode(session.record.hitl_mode)
         missing = missing_api_key(model, self.config.api_base)
         if missing:
             raise NoApiKey(f"No API key for model {model}: set {missing} on the server or pick another model")
+        events = session.events.read()
+        spent = session_spent(events)
+        self.spending.check_start(user, spent)
         runner = AgentRunner(
             self.llm(),
             session.kernel,
             RunConfig(model=model, max_rounds=self.config.max_rounds, code_timeout=self.config.code_timeout),
             gate=session.gate,
+            budget=lambda usage: self.spending.over(user, spent, usage),
         )
-        events = session.events.read()
         runner.history = lambda: self._history(session, runner, events)
         self.sessions.reactivate(session)  # saved with the first round
         restore = self.restores.plan(session) if self.restores.wanted(session) else None
         start = session.publish("user_message", {"message": message})
         subscription = Subscription(session, start["seq"])
-        session.run = asyncio.ensure_future(self._drive(session, runner, message, restore))
+        session.run = asyncio.ensure_future(self._drive(session, runner, message, user, restore))
         return subscription
 
     def follow(self, session: Session, after: int | None) -> Subscription:
@@ -155,27 +169,33 @@ class RunService:
         await asyncio.gather(session.run, return_exceptions=True)
         return True
 
-    async def chat(self, session: Session, message: str) -> tuple[ChatResponse | None, str | None]:
-        """Run a task to its end: the sync response, or the error that ended it."""
+    async def chat(self, session: Session, message: str, user: str) -> tuple[ChatResponse | None, str | None]:
+        """Run a task to its end: the sync response, or the error that ended it (``LimitReached``
+        when a spending limit did)."""
         rounds: list[RoundResult] = []
-        usage, error = Usage(), None
-        async for record in self.start(session, message).events():
+        usage, error, limit = Usage(), None, None
+        async for record in self.start(session, message, user).events():
             if record["event"] == "round_complete":
                 rounds.append(RoundResult(**record["data"]))
             elif record["event"] == "error":
                 error = record["data"]["error"]
+                limit = record["data"] if record["data"].get("limit") else None
             elif record["event"] == TERMINAL:
                 usage = Usage(**record["data"].get("usage", {}))
+        if limit is not None:
+            raise LimitReached(limit)
         if not rounds:
             return None, error or "The task ended without a reply"
         last = rounds[-1]
         return ChatResponse(**last.model_dump(exclude={"round", "usage", "stop_reason"}), rounds=rounds, usage=usage), error
 
-    async def _drive(self, session: Session, runner: AgentRunner, message: str, restore: Plan | None) -> None:
-        """Restore the kernel first when due, then publish the runner's events, writing the record
-        before each ``round_complete`` (and before a ``done`` that follows no round): nothing is
-        awaited between the last round and ``done``, so a client that sees either may send the next
-        message at once and finds the session free."""
+    async def _drive(
+        self, session: Session, runner: AgentRunner, message: str, user: str, restore: Plan | None
+    ) -> None:
+        """Restore the kernel first when due, then publish the runner's events, writing the record (and
+        the round's spending) before each ``round_complete`` (and the record before a ``done`` that
+        follows no round): nothing is awaited between the last round and ``done``, so a client that
+        sees either may send the next message at once and finds the session free."""
         try:
             restored = await self.restores.replay(session, restore, auto=True) if restore is not None else None
             if restored is not None and restored.status == "cancelled":
@@ -184,6 +204,8 @@ class RunService:
             runner.kernel_notice = agent_notice(session, restored)
             after_round = False
             async for event in runner.run(message):
+                if event.name == "round_complete" and event.data.get("usage"):
+                    await self.spending.record(user, Usage(**event.data["usage"]))
                 if event.name == "round_complete" or (event.name == TERMINAL and not after_round):
                     await self.sessions.save(session)
                 after_round = event.name == "round_complete"

@@ -25,7 +25,6 @@ from .models import (
     CreateSessionRequest,
     ExecutionResult,
     FileCategory,
-    HITLMode,
     KernelState,
     RunningTask,
     SessionResponse,
@@ -33,6 +32,7 @@ from .models import (
     UpdateSessionRequest,
 )
 from .notebooks import NotebookWriter
+from .policy import Policy
 from .store.events import EventLog
 from .store.history import closing_round, unfinished_task
 from .store.records import SessionRecord, load_record, now, save_record
@@ -154,6 +154,7 @@ class SessionService:
         self.workspace = workspace
         self.log = log
         self._sessions: dict[str, Session] = {}
+        self.policy = Policy(config)
         self.notebooks = NotebookWriter(lambda: config.serverapp.contents_manager, workspace, log)
         for session_id in workspace.session_ids():
             folder = workspace.session_dir(session_id)
@@ -250,7 +251,11 @@ class SessionService:
     # --- changes ---------------------------------------------------------------------------------
 
     async def create(self, request: CreateSessionRequest) -> Session:
-        """Create folders and record, then boot the kernel in the background."""
+        """Create folders and record, then boot the kernel in the background; 400 outside the policy."""
+        model = request.model or self.config.default_model
+        hitl_mode = request.hitl_mode or self.policy.default_hitl_mode
+        self.policy.check_model(model)
+        self.policy.check_hitl_mode(hitl_mode)
         session_id = new_session_id()
         while session_id in self._sessions:
             session_id = new_session_id()
@@ -260,8 +265,8 @@ class SessionService:
             name=request.name or f"Session {datetime.now():%Y-%m-%d %H:%M}",
             created_at=created,
             updated_at=created,
-            model=request.model or self.config.default_model,
-            hitl_mode=request.hitl_mode or HITLMode(self.config.default_hitl_mode),
+            model=model,
+            hitl_mode=hitl_mode,
         )
         folder = self.workspace.create_session_dirs(session_id)
         try:
@@ -347,7 +352,12 @@ class SessionService:
 
     async def update(self, session: Session, request: UpdateSessionRequest) -> Session:
         """Apply the given fields; model and HITL mode take effect from the next model call or pause.
-        Setting the status to ``archived`` archives the session (its kernel stops)."""
+        Setting the status to ``archived`` archives the session (its kernel stops). Nothing changes
+        when a model or mode lies outside the policy (400)."""
+        if request.model is not None:
+            self.policy.check_model(request.model)
+        if request.hitl_mode is not None:
+            self.policy.check_hitl_mode(request.hitl_mode)
         changes = request.model_dump(exclude_none=True)
         if changes.get("status") == SessionStatus.archived and session.record.status != SessionStatus.archived:
             await self.archive(session)

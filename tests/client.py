@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -65,3 +66,29 @@ class Client:
             if ev["event"] != "comment":
                 out.append(ev)
         return out
+
+
+async def ws_reply(jp_ws_fetch, sid: str, message: dict, until: tuple[str, ...] = ("error", "done")) -> list[dict]:
+    """Open the session's chat socket, send ``message``, and collect events up to one of ``until``."""
+    ws = await jp_ws_fetch("dsagent", "ws", "chat", sid)
+    received = []
+    try:
+        assert json.loads(await ws.read_message())["type"] == "connected"
+        ws.write_message(json.dumps(message))
+        while not received or received[-1]["type"] not in until:
+            received.append(json.loads(await asyncio.wait_for(ws.read_message(), 60)))
+    finally:
+        ws.close()
+    return received
+
+
+async def refused_everywhere(client, jp_ws_fetch, sid: str, status: int, words: tuple[str, ...]) -> dict:
+    """Sync chat, SSE and the WebSocket all refuse a task with the same message; the socket's error."""
+    sync = await client.call("POST", f"/api/sessions/{sid}/chat", json={"message": "hi"})
+    stream = await client.call("POST", f"/api/sessions/{sid}/chat/stream", json={"message": "hi"})
+    assert sync.status_code == stream.status_code == status, (sync.text, stream.text)
+    detail = sync.json()["detail"]
+    assert stream.json()["detail"] == detail and all(w in detail for w in words), detail
+    ws = await ws_reply(jp_ws_fetch, sid, {"type": "chat", "content": "hi"}, until=("error",))
+    assert ws[-1]["data"]["error"] == detail
+    return ws[-1]["data"]

@@ -41,6 +41,13 @@ def agent_config(fake_llm) -> dict:
 
 
 @pytest.fixture
+def settings(jp_serverapp):
+    """The live ``DSAgent`` settings: a test changes them as an admin would between two server starts,
+    for sessions created under the earlier policy."""
+    return jp_serverapp.web_app.settings["dsagent"].config
+
+
+@pytest.fixture
 def client(jp_http_port, jp_base_url, jp_auth_header, http_server_client):
     """An httpx client on the DSAgent prefix, authenticated with the server token."""
     from client import Client

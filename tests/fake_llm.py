@@ -130,12 +130,43 @@ class _ChatHandler(RequestHandler):
         self.finish()
 
 
+class _ModelsHandler(RequestHandler):
+    """``GET /v1/models`` as OpenAI-compatible servers answer it, or hanging, or failing."""
+
+    def initialize(self, fake: FakeLLM) -> None:
+        self.fake = fake
+
+    hung: asyncio.Future | None = None
+
+    async def get(self) -> None:
+        self.fake.model_requests += 1
+        if self.fake.models_mode == "hang":  # never answers: the client gives up and closes
+            self.hung = asyncio.get_running_loop().create_future()
+            try:
+                await self.hung
+            except asyncio.CancelledError:
+                pass
+        elif self.fake.models_mode == "fail":
+            self.set_status(500)
+            self.finish({"error": {"message": "scripted failure", "type": "server_error"}})
+        else:
+            data = [{"id": m, "object": "model", "owned_by": "fake"} for m in self.fake.models]
+            self.finish({"object": "list", "data": data})
+
+    def on_connection_close(self) -> None:
+        if self.hung is not None:
+            self.hung.cancel()
+
+
 class FakeLLM:
-    """Scripted ``/v1/chat/completions`` on a free local port; use as a context manager."""
+    """Scripted ``/v1/chat/completions`` and ``/v1/models`` on a free local port; use as a context manager."""
 
     def __init__(self, default: str = "<answer>done</answer>") -> None:
         self.default = default
         self.requests: list[dict] = []
+        self.models = ["scripted", "llama3:8b", "meta-llama/Llama-3.1-8B-Instruct"]  # served at /v1/models
+        self.models_mode = "ok"  # "hang": never answer; "fail": 500
+        self.model_requests = 0
         self._replies: deque[FakeReply] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -164,7 +195,11 @@ class FakeLLM:
             self._loop = asyncio.new_event_loop()
             asyncio.set_event_loop(self._loop)
             app = Application(
-                [(r"/v1/chat/completions", _ChatHandler, {"fake": self})], log_function=lambda _: None
+                [
+                    (r"/v1/chat/completions", _ChatHandler, {"fake": self}),
+                    (r"/v1/models", _ModelsHandler, {"fake": self}),
+                ],
+                log_function=lambda _: None,
             )
             self._server = HTTPServer(app)
             self._server.add_sockets(sockets)

@@ -20,7 +20,8 @@ from ..models import Usage
 # A key for servers that ignore it (local OpenAI-compatible servers, ollama); the SDK insists on one.
 PLACEHOLDER_KEY = "sk-no-key-needed"
 
-_PREFIX_KEYS: dict[str, tuple[str, ...]] = {
+# the environment variables holding each provider's key, in the order the catalogue lists providers
+PROVIDER_KEYS: dict[str, tuple[str, ...]] = {
     "openai": ("OPENAI_API_KEY",),
     "anthropic": ("ANTHROPIC_API_KEY",),
     "gemini": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
@@ -73,7 +74,7 @@ def missing_api_key(model: str, api_base: str | None) -> str | None:
         return None
     if not prefix:
         prefix = "anthropic" if name.startswith("claude") else "openai"
-    names = _PREFIX_KEYS.get(prefix)
+    names = PROVIDER_KEYS.get(prefix)
     if not names or any(os.environ.get(var, "").strip() for var in names):
         return None
     return names[0]

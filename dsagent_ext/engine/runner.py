@@ -93,13 +93,17 @@ class AgentRunner:
     config: RunConfig
     history: Callable[[], Awaitable[list[dict[str, str]]]] | None = None
     gate: HITLGate | None = None
+    # after each round that leaves the task open, given the task's usage so far: the ``error`` event
+    # that ends the task (a spending limit reached), or None to go on
+    budget: Callable[[Usage], dict[str, Any] | None] | None = None
     plan: PlanResponse | None = None
     usage: Usage = field(default_factory=Usage)
     approved_steps: list[str] | None = None
     kernel_notice: str | None = None  # what happened to the kernel since the history's turns
 
     async def run(self, message: str) -> AsyncIterator[AgentEvent]:
-        """Yield every event of the task, ending with ``done`` (after ``error`` on failure)."""
+        """Yield every event of the task, ending with ``done`` (after ``error`` on failure or when the
+        budget stops it)."""
         messages = [{"role": "user", "content": message}]
         current = _Round(1)
         try:
@@ -110,6 +114,10 @@ class AgentRunner:
                 result = self._close(current, last=number == self.config.max_rounds)
                 yield AgentEvent("round_complete", result.model_dump(mode="json"))
                 if result.is_complete:
+                    break
+                stop = self.budget(self.usage) if self.budget is not None else None
+                if stop is not None:
+                    yield AgentEvent("error", stop)
                     break
                 messages.append({"role": "assistant", "content": current.content})
                 messages.append({"role": "user", "content": self._next_prompt(current)})

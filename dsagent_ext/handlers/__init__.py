@@ -11,13 +11,15 @@ FILENAME = r"([^/]+)"
 
 def route_table() -> list[tuple[str, Any]]:
     """``(pattern, handler)`` pairs; imported lazily so loading the extension stays cheap."""
-    from . import artifacts, chat, docs, files, health, hitl, kernel, restore, sessions, ws
+    from . import artifacts, chat, docs, files, health, hitl, kernel, models, policy, restore, sessions, ws
 
     return [
         (r"health", health.HealthHandler),
         (r"health/ready", health.ReadinessHandler),
         (r"openapi.json", docs.OpenAPIHandler),
         (r"docs", docs.DocsHandler),
+        (r"api/models", models.ModelsHandler),
+        (r"api/policy", policy.PolicyHandler),
         (r"api/sessions", sessions.SessionRootHandler),
         (SESSION, sessions.SessionHandler),
         (rf"{SESSION}/archive", sessions.ArchiveHandler),

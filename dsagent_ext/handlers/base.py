@@ -5,10 +5,13 @@ Everything else comes from jupyter_server's ``APIHandler`` (identity, XSRF, CORS
 
 from __future__ import annotations
 
+import getpass
 import inspect
 import json
+from functools import cache
 from typing import Any, TypeVar
 
+from jupyter_server.auth.identity import IdentityProvider, PasswordIdentityProvider
 from jupyter_server.base.handlers import APIHandler
 from pydantic import BaseModel, ValidationError
 from tornado import web
@@ -19,6 +22,19 @@ from ..store.workspace import InvalidName
 
 AUTH_RESOURCE = "dsagent"
 ModelT = TypeVar("ModelT", bound=BaseModel)
+
+# Jupyter's stock providers: one shared token or password, no user names
+SHARED_SECRET_PROVIDERS = (IdentityProvider, PasswordIdentityProvider)
+
+
+@cache
+def server_owner() -> str:
+    """The account the server runs as (``jovyan`` in the Jupyter images)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry in some containers
+        return "owner"
+
 
 # domain errors raised below the handlers, and the status each one means
 ERROR_STATUS: dict[type[Exception], int] = {SessionNotFound: 404, InvalidName: 400, SessionBusy: 409}
@@ -68,6 +84,17 @@ class ApiKeyMixin:
         if self._api_key_user is not None:
             return KeyedIdentityProvider(provider, self._api_key_user, check_origin=self.websocket)
         return provider
+
+    @property
+    def identity(self) -> str:
+        """Who spends: the user the server's identity provider names (each JupyterHub user), the API-key
+        user when the key authenticated the request, and the server's owner behind Jupyter's own token
+        or password: those name no one (a new random user per token request), anyone holding them is
+        the one person the server belongs to."""
+        if self._api_key_user is None and type(super().identity_provider) in SHARED_SECRET_PROVIDERS:  # type:ignore[misc]
+            return server_owner()
+        user = self.current_user  # type:ignore[attr-defined]
+        return getattr(user, "username", None) or str(user)
 
     async def prepare(self, *args: Any, **kwargs: Any) -> None:
         request = self.request  # type:ignore[attr-defined]

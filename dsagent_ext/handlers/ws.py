@@ -20,8 +20,10 @@ from tornado import web, websocket
 
 from ..engine.hitl import Decision, HITLError
 from ..models import HITLAction, WSClientMessage
+from ..policy import PolicyViolation
 from ..runs import NoApiKey, RunService, Subscription
 from ..sessions import Session, SessionBusy, SessionNotFound
+from ..spending import LimitReached
 from ..store.workspace import InvalidName
 from .base import AUTH_RESOURCE, ApiKeyMixin
 from .hitl import decider
@@ -83,7 +85,9 @@ class ChatWebSocket(ApiKeyMixin, WebSocketMixin, JupyterHandler, websocket.WebSo
             return
         try:
             await self._handle(msg)
-        except (SessionBusy, NoApiKey, SessionNotFound, HITLError) as e:
+        except LimitReached as e:
+            self.send("error", e.event)
+        except (SessionBusy, NoApiKey, PolicyViolation, SessionNotFound, HITLError) as e:
             self.send("error", {"error": str(e)})
 
     async def _handle(self, msg: WSClientMessage) -> None:
@@ -92,7 +96,8 @@ class ChatWebSocket(ApiKeyMixin, WebSocketMixin, JupyterHandler, websocket.WebSo
             if not msg.content:
                 self.send("error", {"error": "Message content is required"})
                 return
-            self.runs.start(self.session, msg.content).close()  # events arrive through this socket's subscription
+            # the task's events arrive through this socket's own subscription
+            self.runs.start(self.session, msg.content, self.identity).close()
         elif msg.type == "execute":
             if not msg.code:
                 self.send("error", {"error": "Code is required"})

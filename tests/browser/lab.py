@@ -8,6 +8,7 @@ import os
 import secrets
 import sys
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 
 from launch import Process, free_port
@@ -17,14 +18,19 @@ DISABLED_PLUGINS = {"@jupyterlab/apputils-extension:announcements": True}
 
 
 class JupyterLab:
-    def __init__(self, tmp: Path, api_base: str, base_url: str = "/", args: list[str] | None = None) -> None:
+    def __init__(
+        self, tmp: Path, api_base: str | None, base_url: str = "/", args: Sequence[str] = (), env: dict | None = None
+    ) -> None:
+        """``api_base`` None: the model calls go where litellm sends them (``env`` can point a provider
+        at the scripted server); ``args`` are extra command-line settings."""
         self.tmp = tmp
-        self.args = args or []  # more command-line options (``--DSAgent.<name>=``) for one module
         self.root = tmp / "root"
         self.base_url = base_url
         self.port = free_port()
         self.token = secrets.token_hex(16)
         self.api_base = api_base
+        self.args = list(args)  # more command-line options (``--DSAgent.<name>=``) for one module
+        self.env = env or {}
         self.log_path = tmp / "jupyter-lab.log"
         self.process: Process | None = None
 
@@ -43,6 +49,7 @@ class JupyterLab:
             JUPYTER_CONFIG_DIR=str(config),
             JUPYTER_RUNTIME_DIR=str(self.tmp / "runtime"),
             LITELLM_LOCAL_MODEL_COST_MAP="True",
+            **self.env,
         )
         command = [
             sys.executable, "-m", "jupyterlab", "--no-browser",
@@ -52,8 +59,9 @@ class JupyterLab:
             f"--LabApp.workspaces_dir={self.tmp / 'workspaces'}",
             f"--LabApp.user_settings_dir={self.tmp / 'settings'}",
             "--LabApp.expose_app_in_browser=True",  # window.jupyterapp: the tests switch themes with it
-            f"--DSAgent.api_base={self.api_base}", "--DSAgent.default_model=scripted",
-            "--DSAgent.sse_keepalive=1", "--DSAgent.code_timeout=60", *self.args,
+            "--DSAgent.sse_keepalive=1", "--DSAgent.code_timeout=60",
+            *([f"--DSAgent.api_base={self.api_base}", "--DSAgent.default_model=scripted"] if self.api_base else []),
+            *self.args,
         ]
         self.process = Process(command, env=env, log=self.log_path)
         self.process.start(f"{self.url}api/status?token={self.token}", timeout=timeout, interval=0.3)

@@ -44,6 +44,7 @@ c.Spawner.environment = {{
     "LLM_API_BASE": "{llm_base}",
     "DSAGENT_CODE_TIMEOUT": "60",
     "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+    "DSAGENT_MAX_COST_PER_USER_PER_DAY": "5",
 }}
 c.JupyterHub.services = [{{"name": "integration-admin", "api_token": "{admin}"}}]
 c.JupyterHub.load_roles = [
@@ -126,6 +127,29 @@ async def test_each_user_has_their_own_server_and_workspace(hub):
     assert (hub.base / "home" / "alice" / "dsagent" / "sessions" / a_sid).is_dir()
     assert (hub.base / "home" / "bob" / "dsagent" / "sessions" / b_sid).is_dir()
     assert not (hub.base / "home" / "bob" / "dsagent" / "sessions" / a_sid).exists()
+
+
+async def test_spending_is_counted_per_hub_user(hub, llm):
+    """Each user's spending is their own: the hub's user name, in their own server's ledger."""
+    alice = hub.client("alice", hub.tokens["alice"])
+    bob = hub.client("bob", hub.tokens["bob"])
+    sid = await alice.session()
+    llm.script("<answer>counted for alice")
+    r = await alice.call("POST", f"/api/sessions/{sid}/chat", json={"message": "hi"})
+    assert r.status_code == 200, r.text
+    used = r.json()["usage"]["total_tokens"]
+    mine = (await alice.call("GET", "/api/policy")).json()
+    theirs = (await bob.call("GET", "/api/policy")).json()
+    assert mine["user"] == "alice" and theirs["user"] == "bob"
+    assert mine["limits"]["max_cost_per_user_per_day"] == 5.0  # preset for every user by the spawner
+    # the scripted model has no price: its tokens are counted, no cost
+    spent = mine["spent_today"]
+    assert spent["tokens"] >= used > 0 and spent["unpriced_tokens"] == spent["tokens"]
+    assert mine["spent_today"]["cost_usd"] == 0 and mine["remaining_today_usd"] == 5.0
+    assert theirs["spent_today"]["tokens"] == 0
+    ledger = json.loads((hub.base / "home" / "alice" / "dsagent" / "spending.json").read_text())
+    assert list(ledger[mine["day"]]) == ["alice"]
+    assert not (hub.base / "home" / "bob" / "dsagent" / "spending.json").exists()
 
 
 def test_lab_and_panel_under_alices_base_url(hub):

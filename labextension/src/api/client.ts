@@ -10,6 +10,8 @@ import {
   HITLResponse,
   HITLStatus,
   KernelState,
+  ModelCatalogue,
+  Policy,
   Session,
   SessionUpdate,
   StoredFile,
@@ -66,6 +68,16 @@ export class DSAgentClient {
     }
     const response = await this.fetch(this.url('api', 'sessions', ...parts) + query, init);
     return response.status === 204 ? (undefined as T) : response.json();
+  }
+
+  /** The models the user may pick, with their provider, key and price. */
+  async models(): Promise<ModelCatalogue> {
+    return (await this.fetch(this.url('api', 'models'))).json();
+  }
+
+  /** The admin's policy and the user's spending against it. */
+  async policy(): Promise<Policy> {
+    return (await this.fetch(this.url('api', 'policy'))).json();
   }
 
   listSessions(): Promise<{ sessions: Session[]; total: number }> {

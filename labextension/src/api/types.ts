@@ -4,7 +4,8 @@
 
 export type HITLMode = 'none' | 'plan_only' | 'on_error' | 'plan_and_answer' | 'full';
 
-export const HITL_MODES: HITLMode[] = ['none', 'plan_only', 'on_error', 'plan_and_answer', 'full'];
+/** From least to most human oversight: the server's `min_hitl_mode` follows this order. */
+export const HITL_MODES: HITLMode[] = ['none', 'on_error', 'plan_only', 'plan_and_answer', 'full'];
 
 export type SessionStatus = 'active' | 'paused' | 'completed' | 'error' | 'archived';
 
@@ -182,4 +183,50 @@ export interface StoredFile {
   size: number;
   modified: string;
   category: 'data' | 'artifacts' | 'notebooks';
+}
+
+/** A model the caller may pick (`GET /api/models`). */
+export interface CatalogueModel {
+  id: string;
+  provider: string;
+  label: string;
+  available: boolean;
+  missing_api_key: string | null;
+  default: boolean;
+  source: 'admin' | 'provider' | 'api_base';
+  context_window: number | null;
+  input_usd_per_million: number | null;
+  output_usd_per_million: number | null;
+}
+
+export interface ModelCatalogue {
+  models: CatalogueModel[];
+  default_model: string;
+  warning: string | null;
+}
+
+export interface Spent {
+  cost_usd: number;
+  tokens: number;
+  unpriced_tokens: number;
+}
+
+/** The admin's policy and the caller's spending (`GET /api/policy`). */
+export interface Policy {
+  allowed_models: string[];
+  blocked_models: string[];
+  min_hitl_mode: HITLMode;
+  hitl_modes: HITLMode[];
+  default_model: string;
+  default_hitl_mode: HITLMode;
+  limits: {
+    max_tokens_per_task: number | null;
+    max_cost_per_session: number | null;
+    max_cost_per_user_per_day: number | null;
+  };
+  user: string;
+  day: string;
+  spent_today: Spent;
+  remaining_today_usd: number | null;
+  session_spent: Spent | null;
 }

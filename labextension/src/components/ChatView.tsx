@@ -11,6 +11,7 @@ import { HitlCard } from './HitlCard';
 import { IconButton } from './IconButton';
 import { KernelBar } from './KernelBar';
 import { PlanPanel } from './PlanPanel';
+import { useAdmin } from './Policy';
 import { HitlModePicker, ModelPicker } from './SessionSettings';
 import { Transcript, UsageLine } from './Transcript';
 
@@ -39,13 +40,26 @@ export function ChatView(props: {
   const banner = state.error ?? notice;
   const end = useRef<HTMLDivElement>(null);
 
+  // a finished task has spent: the footer's figures are out of date
+  const { refresh } = useAdmin();
+  useEffect(() => {
+    if (!state.running) {
+      refresh();
+    }
+  }, [state.running, refresh]);
+
   // follow the bottom while the conversation grows
   useEffect(() => {
     end.current?.scrollIntoView?.({ block: 'end' });
   }, [state.items, state.pending]);
 
+  // a refused change (outside the server's policy) puts the pickers back on the session's values
+  const [pickers, setPickers] = useState(0);
   const update = (change: SessionUpdate) =>
-    props.onUpdate(change).catch(error => setNotice(error.message));
+    props.onUpdate(change).catch(error => {
+      setNotice(error.message);
+      setPickers(v => v + 1);
+    });
 
   const upload = (files: File[]) => {
     if (files.length) {
@@ -107,11 +121,16 @@ export function ChatView(props: {
       </div>
       <div className="jp-dsagent-settings">
         <ModelPicker
+          key={`model-${pickers}`}
           id={`dsagent-${session.id}`}
           value={session.model}
           onChange={model => update({ model })}
         />
-        <HitlModePicker value={session.hitl_mode} onChange={hitl_mode => update({ hitl_mode })} />
+        <HitlModePicker
+          key={`mode-${pickers}`}
+          value={session.hitl_mode}
+          onChange={hitl_mode => update({ hitl_mode })}
+        />
       </div>
       {session.missing_api_key && (
         <div className="jp-dsagent-banner jp-mod-warning" role="alert">

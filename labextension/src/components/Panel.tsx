@@ -4,6 +4,7 @@ import React, { useCallback, useEffect, useState } from 'react';
 import { Session } from '../api/types';
 import { PanelServices, ServicesContext, useServices } from '../context';
 import { ChatView } from './ChatView';
+import { AdminContext, SpendingFooter, useAdminState } from './Policy';
 import { SessionList } from './SessionList';
 
 // the open session survives a page reload, per server (base URL)
@@ -16,6 +17,7 @@ function Panel(): JSX.Element {
   const [sessions, setSessions] = useState<Session[]>([]);
   const [openId, setOpenId] = useState<string | null>(() => localStorage.getItem(storageKey));
   const [error, setError] = useState<string | null>(null);
+  const admin = useAdminState(client);
 
   const refresh = useCallback(async () => {
     try {
@@ -54,46 +56,49 @@ function Panel(): JSX.Element {
 
   const openSession = sessions.find(s => s.id === openId);
   return (
-    <div className="jp-dsagent-panel">
-      {error && (
-        <div className="jp-dsagent-banner" role="alert">
-          {error}
-        </div>
-      )}
-      {openSession ? (
-        <ChatView
-          key={openSession.id}
-          session={openSession}
-          onBack={() => open(null)}
-          onUpdate={async update => replace(await client.updateSession(openSession.id, update))}
-        />
-      ) : (
-        <SessionList
-          sessions={sessions}
-          onRefresh={() => void refresh()}
-          onOpen={session => open(session.id)}
-          onCreate={body =>
-            guard(async () => {
-              const session = await client.createSession(body);
-              setSessions(list => [session, ...list]);
-              open(session.id);
-            })()
-          }
-          onUpdate={(session, update) =>
-            guard(async () => replace(await client.updateSession(session.id, update)))()
-          }
-          onArchive={session =>
-            guard(async () => replace(await client.archiveSession(session.id)))()
-          }
-          onDelete={session =>
-            guard(async () => {
-              await client.deleteSession(session.id);
-              setSessions(list => list.filter(s => s.id !== session.id));
-            })()
-          }
-        />
-      )}
-    </div>
+    <AdminContext.Provider value={admin}>
+      <div className="jp-dsagent-panel">
+        {error && (
+          <div className="jp-dsagent-banner" role="alert">
+            {error}
+          </div>
+        )}
+        {openSession ? (
+          <ChatView
+            key={openSession.id}
+            session={openSession}
+            onBack={() => open(null)}
+            onUpdate={async update => replace(await client.updateSession(openSession.id, update))}
+          />
+        ) : (
+          <SessionList
+            sessions={sessions}
+            onRefresh={() => void refresh()}
+            onOpen={session => open(session.id)}
+            onCreate={body =>
+              guard(async () => {
+                const session = await client.createSession(body);
+                setSessions(list => [session, ...list]);
+                open(session.id);
+              })()
+            }
+            onUpdate={(session, update) =>
+              guard(async () => replace(await client.updateSession(session.id, update)))()
+            }
+            onArchive={session =>
+              guard(async () => replace(await client.archiveSession(session.id)))()
+            }
+            onDelete={session =>
+              guard(async () => {
+                await client.deleteSession(session.id);
+                setSessions(list => list.filter(s => s.id !== session.id));
+              })()
+            }
+          />
+        )}
+        <SpendingFooter />
+      </div>
+    </AdminContext.Provider>
   );
 }
 

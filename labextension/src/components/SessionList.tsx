@@ -1,9 +1,10 @@
 import { Dialog, InputDialog, showDialog } from '@jupyterlab/apputils';
 import { closeIcon, editIcon, refreshIcon } from '@jupyterlab/ui-components';
-import React, { useState } from 'react';
+import React, { useEffect, useState } from 'react';
 
 import { HITLMode, Session, SessionUpdate } from '../api/types';
 import { IconButton } from './IconButton';
+import { useAdmin } from './Policy';
 import { HitlModePicker, ModelPicker } from './SessionSettings';
 
 /** Sessions newest first, with open / rename / archive / delete, and the new-session form. */
@@ -97,7 +98,14 @@ export function SessionList(props: {
 function NewSessionForm(props: { onCreate: (body: SessionUpdate) => Promise<void> }): JSX.Element {
   const [name, setName] = useState('');
   const [model, setModel] = useState('');
+  const defaultMode = useAdmin().policy?.default_hitl_mode;
   const [mode, setMode] = useState<HITLMode>('none');
+  // the server's default follows its minimum: start from it, so "Create" is never refused for the mode
+  useEffect(() => {
+    if (defaultMode) {
+      setMode(defaultMode);
+    }
+  }, [defaultMode]);
   const [busy, setBusy] = useState(false);
   const create = async () => {
     setBusy(true);
