@@ -3,7 +3,10 @@ import React, { useCallback, useEffect, useState } from 'react';
 
 import { Session } from '../api/types';
 import { PanelServices, ServicesContext, useServices } from '../context';
+import { Ask } from '../notebook/commands';
+import { CurrentNotebook } from '../notebook/sessions';
 import { ChatView } from './ChatView';
+import { NotebookOffer } from './NotebookBar';
 import { SessionList } from './SessionList';
 
 // the open session survives a page reload, per server (base URL)
@@ -11,11 +14,14 @@ const OPEN_SESSION_KEY = 'dsagent-ext:open-session';
 
 /** The sidebar: the session list, or the chat of the open session. */
 function Panel(): JSX.Element {
-  const { client } = useServices();
+  const { client, notebooks, asks } = useServices();
   const storageKey = `${OPEN_SESSION_KEY}:${client.settings.baseUrl}`;
   const [sessions, setSessions] = useState<Session[]>([]);
   const [openId, setOpenId] = useState<string | null>(() => localStorage.getItem(storageKey));
   const [error, setError] = useState<string | null>(null);
+  // a notebook in front of the user that no session works in yet
+  const [offer, setOffer] = useState<string | null>(null);
+  const [ask, setAsk] = useState<Ask | null>(null);
 
   const refresh = useCallback(async () => {
     try {
@@ -30,15 +36,44 @@ function Panel(): JSX.Element {
     void refresh();
   }, [refresh]);
 
-  const open = (id: string | null) => {
-    setOpenId(id);
-    if (id) {
-      localStorage.setItem(storageKey, id);
-    } else {
-      localStorage.removeItem(storageKey);
-      void refresh();
-    }
-  };
+  const open = useCallback(
+    (id: string | null) => {
+      setOpenId(id);
+      if (id) {
+        localStorage.setItem(storageKey, id);
+      } else {
+        localStorage.removeItem(storageKey);
+        void refresh();
+      }
+    },
+    [storageKey, refresh]
+  );
+
+  // the panel follows the notebook in front of the user, and opens what a notebook asks for
+  useEffect(() => {
+    const show = (session: Session) => {
+      setSessions(list => [session, ...list.filter(s => s.id !== session.id)]);
+      setOffer(null);
+      open(session.id);
+    };
+    const onCurrent = (_: unknown, current: CurrentNotebook | null) => {
+      if (current?.session) {
+        show(current.session);
+      } else {
+        setOffer(current?.path ?? null);
+      }
+    };
+    const onOpened = (_: unknown, session: Session) => show(session);
+    const onAsk = (_: unknown, request: Ask) => setAsk(request);
+    notebooks.currentChanged.connect(onCurrent);
+    notebooks.opened.connect(onOpened);
+    asks.connect(onAsk);
+    return () => {
+      notebooks.currentChanged.disconnect(onCurrent);
+      notebooks.opened.disconnect(onOpened);
+      asks.disconnect(onAsk);
+    };
+  }, [notebooks, asks, open]);
 
   const guard = (action: () => Promise<unknown>) => async () => {
     try {
@@ -60,12 +95,27 @@ function Panel(): JSX.Element {
           {error}
         </div>
       )}
+      {offer && (
+        <NotebookOffer
+          path={offer}
+          onAccept={guard(async () => {
+            const panel = notebooks.tracker.find(p => p.context.path === offer);
+            if (panel) {
+              await notebooks.workIn(panel);
+            }
+          })}
+          onDismiss={() => setOffer(null)}
+        />
+      )}
       {openSession ? (
         <ChatView
           key={openSession.id}
           session={openSession}
+          ask={ask?.sessionId === openSession.id ? ask : null}
+          onAsked={() => setAsk(null)}
           onBack={() => open(null)}
           onUpdate={async update => replace(await client.updateSession(openSession.id, update))}
+          onDetach={guard(async () => replace(await notebooks.detach(openSession)))}
         />
       ) : (
         <SessionList
