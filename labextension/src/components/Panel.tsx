@@ -68,6 +68,9 @@ function Panel(): JSX.Element {
     notebooks.currentChanged.connect(onCurrent);
     notebooks.opened.connect(onOpened);
     asks.connect(onAsk);
+    if (notebooks.current) {
+      onCurrent(notebooks, notebooks.current); // the notebook in front before the panel first showed
+    }
     return () => {
       notebooks.currentChanged.disconnect(onCurrent);
       notebooks.opened.disconnect(onOpened);

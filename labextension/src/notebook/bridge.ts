@@ -17,6 +17,8 @@ import { AgentCells } from './cells';
 
 const HEARTBEAT_MS = 5_000; // the claim lasts 30 s; renewing well within it survives a slow request
 const IDLE_POLL_MS = 2_000;
+const START_CHECKS_MS = [200, 600];
+const REPORT_DELAY_MS = 300; // cells written in a burst are reported in one claim
 
 export class NotebookBridge implements IDisposable {
   readonly cells: AgentCells;
@@ -27,6 +29,7 @@ export class NotebookBridge implements IDisposable {
   private anchor: string | null = null;
   private round = 0;
   private timer: number | undefined;
+  private report: number | undefined;
   private abort = new AbortController();
   private wakeUp: (() => void) | null = null;
   private disposedFlag = false;
@@ -55,7 +58,8 @@ export class NotebookBridge implements IDisposable {
   /** This window is about to start a task: its cells go below `cellId` (default: the active cell). */
   taskStarting(cellId?: string): void {
     this.anchor = cellId ?? this.panel.content.activeCell?.model.id ?? null;
-    this.wake();
+    // the request that starts the task is on its way: look again once it had time to arrive
+    START_CHECKS_MS.forEach(ms => window.setTimeout(() => this.wake(), ms));
   }
 
   /** Approve the pending cell: its text as the user left it (an edit is a `modify`). */
@@ -81,6 +85,7 @@ export class NotebookBridge implements IDisposable {
     }
     this.disposedFlag = true;
     window.clearInterval(this.timer);
+    window.clearTimeout(this.report);
     this.abort.abort();
     this.wake();
     if (this.holdsClaim) {
@@ -209,6 +214,11 @@ export class NotebookBridge implements IDisposable {
     }
     if (event.id !== null) {
       this.writtenThrough = event.id;
+      // tell the server soon: a reload or a closed tab must not write these cells again
+      this.report ??= window.setTimeout(() => {
+        this.report = undefined;
+        void this.beat();
+      }, REPORT_DELAY_MS);
     }
   }
 }

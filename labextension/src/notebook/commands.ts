@@ -92,7 +92,7 @@ export function registerNotebookCommands(
 
   const pending = (args: any) => {
     const panel = panelFor(args);
-    return panel ? notebooks.bridge(panel.context.path)?.cells.proposal() !== null : false;
+    return Boolean(panel && notebooks.bridge(panel.context.path)?.cells.proposal());
   };
   const decide = (action: 'approve' | 'reject') => (args: any) =>
     guard(async () => {

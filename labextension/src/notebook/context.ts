@@ -3,6 +3,7 @@
  * (unsaved edits included, pending agent cells left out) and which cells the user has in focus.
  */
 import { ICodeCellModel } from '@jupyterlab/cells';
+import * as nbformat from '@jupyterlab/nbformat';
 import { NotebookPanel } from '@jupyterlab/notebook';
 
 import { NotebookContext } from '../api/types';
@@ -29,7 +30,7 @@ export function notebookContext(panel: NotebookPanel, focus?: number): NotebookC
     if (model.type === 'code') {
       const code = model as ICodeCellModel;
       entry.execution_count = code.executionCount;
-      entry.outputs = code.outputs.toJSON();
+      entry.outputs = code.outputs.toJSON().map(withoutImages);
     }
     if (notebook.isSelectedOrActive(cell)) {
       selected.push(cells.length);
@@ -42,4 +43,17 @@ export function notebookContext(panel: NotebookPanel, focus?: number): NotebookC
     active_cell_index: active,
     selected_cell_indices: selected
   };
+}
+
+/** The model is only told that an image is there: its bytes would swell every request. */
+function withoutImages(output: nbformat.IOutput): nbformat.IOutput {
+  const data = output.data as nbformat.IMimeBundle | undefined;
+  if (!data || !Object.keys(data).some(mime => mime.startsWith('image/'))) {
+    return output;
+  }
+  const kept: nbformat.IMimeBundle = {};
+  for (const [mime, value] of Object.entries(data)) {
+    kept[mime] = mime.startsWith('image/') ? `<${mime} omitted>` : value;
+  }
+  return { ...output, data: kept };
 }
