@@ -26,6 +26,7 @@ export class NotebookBridge implements IDisposable {
   holdsClaim = false;
   private writtenThrough: number | null = null;
   private inTask = false;
+  private userCell = false;
   private anchor: string | null = null;
   private round = 0;
   private timer: number | undefined;
@@ -160,13 +161,26 @@ export class NotebookBridge implements IDisposable {
       return; // already in the notebook
     }
     const data = event.data ?? {};
-    if (!this.inTask && event.event !== 'done') {
+    if (event.event === 'code_executing' && data.source === 'user') {
+      this.userCell = true; // code a client ran through the API: not the agent's, no cell
+    } else if (this.userCell && event.event === 'code_result') {
+      this.userCell = false;
+    } else {
+      this.write(event.event, data);
+    }
+    this.advance(event);
+  }
+
+  /** One event of a task as cells. */
+  private write(name: string, data: any): void {
+    // a task begins with its first round (or with whatever comes first when joining mid-task)
+    if ((!this.inTask && name !== 'done') || (name === 'thinking' && data.round === 1)) {
       this.inTask = true;
       this.cells.startTask(this.anchor ?? this.panel.content.activeCell?.model.id ?? null);
       this.anchor = null;
     }
     const markdown = this.session.notebook_markdown_cells !== false;
-    switch (event.event) {
+    switch (name) {
       case 'thinking':
       case 'llm_response':
         this.round = data.round ?? this.round;
@@ -202,6 +216,11 @@ export class NotebookBridge implements IDisposable {
         this.cells.result(data.round ?? this.round, data.outputs, data.execution_count ?? null);
         break;
       case 'round_complete':
+        if (data.stop_reason === 'cancelled' && data.execution_result) {
+          // a stopped cell's outputs so far come only with its round
+          const result = data.execution_result;
+          this.cells.result(data.round, result.outputs, result.execution_count ?? null);
+        }
         if (markdown && data.has_answer && data.answer) {
           this.cells.markdown('answer', data.round, data.answer);
         }
@@ -212,6 +231,9 @@ export class NotebookBridge implements IDisposable {
         this.pendingChanged_.emit(false);
         break;
     }
+  }
+
+  private advance(event: AgentEvent): void {
     if (event.id !== null) {
       this.writtenThrough = event.id;
       // tell the server soon: a reload or a closed tab must not write these cells again
