@@ -18,8 +18,8 @@ export interface CurrentNotebook {
 }
 
 export class NotebookSessions {
-  /** Identifies this browser window in claims. */
-  readonly clientId = UUID.uuid4();
+  /** Identifies this browser tab in claims; kept across reloads, so a reloaded tab keeps its claim. */
+  readonly clientId = tabId();
   private bridges = new Map<string, NotebookBridge>();
   private current_: CurrentNotebook | null = null;
   private readonly currentChanged_ = new Signal<this, CurrentNotebook | null>(this);
@@ -177,4 +177,14 @@ export class NotebookSessions {
 
 function baseName(path: string): string {
   return path.split('/').pop() ?? path;
+}
+
+function tabId(): string {
+  const key = 'dsagent-ext:client-id';
+  let id = sessionStorage.getItem(key); // per tab, survives a reload
+  if (!id) {
+    id = UUID.uuid4();
+    sessionStorage.setItem(key, id);
+  }
+  return id;
 }
