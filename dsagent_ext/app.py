@@ -173,12 +173,28 @@ class DSAgent(ExtensionApp):
 
     sse_keepalive = Float(15.0, help="Seconds between ``: keepalive`` comments on an idle event stream.").tag(config=True)
 
-    kernel_name = Unicode("python3", help="Kernel spec started for each session.").tag(config=True)
+    kernel_name = Unicode(
+        "python3",
+        help="""Kernel spec started for each session, and for a notebook a session attaches to when the
+        notebook names no kernel spec this server has.""",
+    ).tag(config=True)
+
+    notebook_markdown_cells = Bool(
+        True,
+        help="""Write the agent's plan and final answer into an attached notebook as markdown cells
+        (its code cells are always written).""",
+    ).tag(config=True)
 
     mount_at_root = Bool(
         False,
         help="""Serve the DSAgent URLs at the server root (``/health``, ``/api/sessions``...) instead of
         under ``dsagent/``. Only ``dsagent serve`` sets this: in a JupyterLab server the root belongs to Jupyter.""",
+    ).tag(config=True)
+
+    notebook_claim_lease = Float(
+        30.0,
+        help="""Seconds a window's claim on an attached notebook lasts without a renewal; once it lapses,
+        the server appends the agent's cells to the file itself.""",
     ).tag(config=True)
 
     def initialize_settings(self) -> None:

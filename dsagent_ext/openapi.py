@@ -75,19 +75,41 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
         "get": Operation(
             "List sessions, most recently updated first",
             m.SessionListResponse,
-            params=(Param("status", _enum([s.value for s in m.SessionStatus])), Param("limit", _int(1, 100, 50))),
+            params=(
+                Param("status", _enum([s.value for s in m.SessionStatus])),
+                Param("limit", _int(1, 100, 50)),
+                Param("notebook_path", {"type": "string"}, description="Only the session attached to this notebook"),
+            ),
             errors=(400, 422),
         ),
-        "post": Operation("Create a session", m.SessionResponse, 201, m.CreateSessionRequest, errors=(422,)),
+        "post": Operation(
+            "Create a session (attached to a notebook with notebook_path: it works in that notebook's kernel)",
+            m.SessionResponse, 201, m.CreateSessionRequest, errors=(400, 404, 409, 422),
+        ),
     },
     S: {
         "get": Operation("Get a session", m.SessionResponse),
-        "put": Operation("Change name, status, model or HITL mode", m.SessionResponse, body=m.UpdateSessionRequest, errors=(404, 422)),
-        "delete": Operation("Delete a session, its kernel and its folder", status=204),
+        "put": Operation(
+            "Change name, status, model, HITL mode or notebook (notebook_path null detaches)",
+            m.SessionResponse, body=m.UpdateSessionRequest, errors=(400, 404, 409, 422),
+        ),
+        "delete": Operation("Delete a session, its kernel and its folder (a notebook's kernel keeps running)", status=204),
     },
-    f"{S}/archive": {"post": Operation("Archive a session (its kernel stops)", m.SessionResponse, errors=(404, 409))},
+    f"{S}/archive": {
+        "post": Operation("Archive a session (its kernel stops; an attached one detaches)", m.SessionResponse, errors=(404, 409))
+    },
     f"{S}/export": {"get": Operation("Download the session and its history as JSON", media=JSON)},
     f"{S}/notebook": {"get": Operation("Download the session notebook", media="application/x-ipynb+json")},
+    f"{S}/notebook/claim": {
+        "post": Operation(
+            "Claim the attached notebook: this window writes the agent's cells (renew before expires_in)",
+            m.NotebookClaimResponse, body=m.NotebookClaimRequest, errors=(400, 404, 409, 422),
+        ),
+        "delete": Operation(
+            "Release the claim: the server appends the agent's cells to the file from now on",
+            status=204, params=(Param("client_id", {"type": "string"}),),
+        ),
+    },
     f"{S}/messages": {
         "get": Operation(
             "Conversation messages",
@@ -130,7 +152,14 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
     f"{S}/kernel/execute": {
         "post": Operation("Run code in the session kernel", m.ExecutionResult, body=m.ExecuteCodeRequest, errors=(404, 409, 422))
     },
-    f"{S}/kernel/reset": {"post": Operation("Restart the kernel", m.KernelState, errors=(404, 409))},
+    f"{S}/kernel/reset": {
+        "post": Operation(
+            "Restart the kernel (of an attached session: the user's notebook kernel, only with restart_user_kernel=true)",
+            m.KernelState,
+            params=(Param("restart_user_kernel", {"type": "boolean", "default": False}),),
+            errors=(404, 409, 422),
+        )
+    },
     f"{S}/chat": {
         "post": Operation(
             "Run a task to its end; the last round's fields plus every round", m.ChatResponse, body=m.ChatRequest,

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import posixpath
 import shutil
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from jupyter_server.gateway.managers import GatewayMappingKernelManager
 
+from .attachments import Attachments, NotebookTaken
 from .engine.hitl import HITLGate
 from .engine.kernel import KernelSession
 from .engine.llm import missing_api_key
@@ -31,6 +33,7 @@ from .models import (
     SessionStatus,
     UpdateSessionRequest,
 )
+from .notebook_cells import NotebookCells
 from .notebooks import NotebookWriter
 from .store.events import EventLog
 from .store.history import closing_round, unfinished_task
@@ -42,7 +45,8 @@ if TYPE_CHECKING:
 
 # events that /messages shows as a message, counted into the record as they are appended
 MESSAGE_EVENTS = frozenset({"user_message", "llm_response", "code_result", "summary"})
-STREAM_ONLY = frozenset({"llm_delta"})  # too fine-grained to log; the llm_response carries the text
+# too fine-grained to log: the llm_response carries the text, the code_result the outputs
+STREAM_ONLY = frozenset({"llm_delta", "code_output"})
 LOG_ONLY = frozenset({"user_message", "summary"})  # history, not part of the reference's event stream
 BOOT_DELAY = 0.05  # seconds between answering a create and launching its kernel
 
@@ -54,6 +58,12 @@ class SessionNotFound(LookupError):
 
 class SessionBusy(RuntimeError):
     """The session's kernel or agent is in use by a running task."""
+
+
+class UserKernelReset(RuntimeError):
+    """A reset of an attached session would restart the user's notebook kernel: the client must say so."""
+
+    http_status = 409
 
 
 class Session:
@@ -112,6 +122,12 @@ class SessionService:
         self.workspace = workspace
         self.log = log
         self._sessions: dict[str, Session] = {}
+        self.attachments = Attachments(config.serverapp, config.kernel_name, log)
+        self.cells = NotebookCells(
+            lambda: config.serverapp.contents_manager, lambda: config.notebook_markdown_cells, self.save, log,
+            lease=config.notebook_claim_lease,
+        )
+        self._attach_lock = asyncio.Lock()  # a notebook is checked free and taken in one step
         self.notebooks = NotebookWriter(lambda: config.serverapp.contents_manager, workspace, log)
         for session_id in workspace.session_ids():
             folder = workspace.session_dir(session_id)
@@ -150,15 +166,27 @@ class SessionService:
         return self.config.serverapp.kernel_manager
 
     def _session(self, record: SessionRecord, folder: Path) -> Session:
-        kernel = KernelSession(
+        kernel = self._kernel(record, folder)
+        return Session(record, folder, kernel, self.config.hitl_timeout, on_logged=self._logged)
+
+    def _logged(self, session: Session) -> None:
+        """Both notebooks follow the log: the session's own, and an attached user's notebook."""
+        self.notebooks.changed(session)
+        self.cells.changed(session)
+
+    def _kernel(self, record: SessionRecord, folder: Path, kernel_id: str | None = None) -> KernelSession:
+        """The session's own kernel, or the kernel of the notebook it is attached to."""
+        path = record.notebook_path
+        return KernelSession(
             self.kernel_manager,
             kernel_name=self.config.kernel_name,
             path=self.workspace.api_path(folder),
             cwd=str(folder),
             watches_activity=not isinstance(self.kernel_manager, GatewayMappingKernelManager),
             log=self.log,
+            adopt=(lambda: self.attachments.kernel_for(path)) if path else None,
+            kernel_id=kernel_id,
         )
-        return Session(record, folder, kernel, self.config.hitl_timeout, on_logged=self.notebooks.changed)
 
     # --- queries ---------------------------------------------------------------------------------
 
@@ -169,9 +197,15 @@ class SessionService:
         except KeyError:
             raise SessionNotFound(session_id) from None
 
-    def list(self, status: SessionStatus | None = None, limit: int = 50) -> tuple[list[Session], int]:
-        """Sessions newest-updated first, and how many match in all."""
-        matching = [s for s in self._sessions.values() if status is None or s.record.status == status]
+    def list(
+        self, status: SessionStatus | None = None, limit: int = 50, notebook_path: str | None = None
+    ) -> tuple[list[Session], int]:
+        """Sessions newest-updated first (of one status, attached to one notebook, if given), and how many match."""
+        matching = [
+            s for s in self._sessions.values()
+            if (status is None or s.record.status == status)
+            and (notebook_path is None or s.record.notebook_path == notebook_path)
+        ]
         matching.sort(key=lambda s: s.record.updated_at, reverse=True)
         return matching[:limit], len(matching)
 
@@ -186,6 +220,8 @@ class SessionService:
             workspace_path=self.workspace.api_path(session.folder),
             missing_api_key=missing_api_key(record.model, self.config.api_base),
             running_task=self._running_task(session) if session.busy else None,
+            kernel_id=session.kernel.kernel_id,
+            notebook_markdown_cells=self.config.notebook_markdown_cells,
         )
 
     def _running_task(self, session: Session) -> RunningTask | None:
@@ -198,6 +234,13 @@ class SessionService:
                 return RunningTask(message=record["data"].get("message", ""), completed_rounds=rounds)
         return None
 
+    def workspace_from_notebook(self, session: Session) -> str | None:
+        """The session folder relative to the folder of its notebook (an attached kernel's working directory)."""
+        if not session.record.notebook_path:
+            return None
+        notebook_dir = PurePosixPath(session.record.notebook_path).parent.as_posix()
+        return posixpath.relpath(self.workspace.api_path(session.folder), notebook_dir)
+
     def resolve_model(self, session: Session, model: str | None = None) -> str:
         """Explicit > session > configured default (itself DSAGENT_DEFAULT_MODEL > LLM_MODEL > gpt-4o)."""
         return model or session.record.model or self.config.default_model
@@ -205,7 +248,20 @@ class SessionService:
     # --- changes ---------------------------------------------------------------------------------
 
     async def create(self, request: CreateSessionRequest) -> Session:
-        """Create folders and record, then boot the kernel in the background."""
+        """Create folders and record, then boot the kernel in the background.
+
+        A session attached to a notebook answers with the notebook's kernel id: found (or started)
+        before the answer, so a client sees at once which kernel it shares.
+        """
+        if request.notebook_path is None:
+            return await self._create(request, None, None)
+        path = await self.attachments.check(request.notebook_path)
+        async with self._attach_lock:
+            self._check_free(path)
+            kernel_id = await self.attachments.kernel_for(path)
+            return await self._create(request, path, kernel_id)
+
+    async def _create(self, request: CreateSessionRequest, notebook_path: str | None, kernel_id: str | None) -> Session:
         session_id = new_session_id()
         while session_id in self._sessions:
             session_id = new_session_id()
@@ -217,6 +273,7 @@ class SessionService:
             updated_at=created,
             model=request.model or self.config.default_model,
             hitl_mode=request.hitl_mode or HITLMode(self.config.default_hitl_mode),
+            notebook_path=notebook_path,
         )
         folder = self.workspace.create_session_dirs(session_id)
         try:
@@ -224,10 +281,49 @@ class SessionService:
         except OSError:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        session = self._session(record, folder)
+        session = Session(
+            record, folder, self._kernel(record, folder, kernel_id), self.config.hitl_timeout, on_logged=self._logged
+        )
         self._sessions[session_id] = session
         self.start_kernel(session)
         return session
+
+    def _check_free(self, path: str, session: Session | None = None) -> None:
+        """One session per notebook: two agents writing cells into one notebook would interleave them."""
+        for other in self._sessions.values():
+            if other is not session and other.record.notebook_path == path and other.record.status != SessionStatus.archived:
+                raise NotebookTaken(path, other.id)
+
+    async def attach(self, session: Session, notebook_path: str | None) -> None:
+        """Move the session to a notebook's kernel (``None``: back to a kernel of its own).
+
+        A kernel of its own is shut down; a notebook's kernel is only let go, and keeps running.
+        """
+        if session.busy:
+            raise SessionBusy("Session is running a task; wait for it or cancel it before changing its notebook")
+        kernel_id = None
+        if notebook_path is not None:
+            notebook_path = await self.attachments.check(notebook_path)
+            if notebook_path == session.record.notebook_path:
+                return
+        async with self._attach_lock:
+            if notebook_path is not None:
+                self._check_free(notebook_path, session)
+                kernel_id = await self.attachments.kernel_for(notebook_path)
+            await self._let_go(session)
+            session.record.notebook_path = notebook_path
+            session.record.written_through = session.events.last_seq  # earlier history stays out of it
+            session.kernel = self._kernel(session.record, session.folder, kernel_id)
+        self.start_kernel(session)
+
+    async def _let_go(self, session: Session) -> None:
+        """Wait out a kernel boot in flight, then shut our kernel down or detach from the notebook's
+        (whose cells logged so far are written first, unless a window holds it)."""
+        if session.kernel_start is not None:
+            await asyncio.gather(session.kernel_start, return_exceptions=True)
+        await session.kernel.shutdown()
+        await self.cells.flush(session)
+        await self.cells.forget(session)
 
     def start_kernel(self, session: Session) -> None:
         """Boot the kernel without making the caller wait; failures surface on first use."""
@@ -270,10 +366,18 @@ class SessionService:
         await self.save(session)
         return result
 
-    async def reset(self, session: Session) -> KernelState:
-        """Restart the kernel: variables are gone, the workspace cwd and standard imports are back."""
+    async def reset(self, session: Session, restart_user_kernel: bool = False) -> KernelState:
+        """Restart the kernel: variables are gone, the workspace cwd and standard imports are back.
+
+        For an attached session that is the user's notebook kernel: done only when asked for explicitly.
+        """
         if session.busy:
             raise SessionBusy("Session is running a task; cancel it before resetting the kernel")
+        if session.record.notebook_path and not restart_user_kernel:
+            raise UserKernelReset(
+                f"Resetting this session restarts the kernel of notebook {session.record.notebook_path}: every "
+                "variable the user defined there is lost. Repeat with restart_user_kernel=true to do it."
+            )
         kernel = await self.kernel(session)
         state = await kernel.restart()
         await self._count_variables(session, state)
@@ -285,8 +389,12 @@ class SessionService:
             await self.save(session)
 
     async def update(self, session: Session, request: UpdateSessionRequest) -> Session:
-        """Apply the given fields; model and HITL mode take effect from the next model call or pause."""
-        changes = request.model_dump(exclude_none=True)
+        """Apply the given fields; model and HITL mode take effect from the next model call or pause.
+
+        ``notebook_path`` counts when present, even as ``null`` (detach)."""
+        if "notebook_path" in request.model_fields_set:
+            await self.attach(session, request.notebook_path)
+        changes = request.model_dump(exclude_none=True, exclude={"notebook_path"})
         for field, value in changes.items():
             setattr(session.record, field, value)
         await self.save(session)
@@ -300,10 +408,13 @@ class SessionService:
             await asyncio.to_thread(save_record, session.folder, session.record.model_copy())
 
     async def archive(self, session: Session) -> Session:
-        """Stop the kernel and mark the session archived; its files and history stay."""
+        """Stop the kernel (detach from a notebook's) and mark the session archived; its files and history stay."""
         if session.busy:
             raise SessionBusy("Session is running a task; cancel it before archiving")
-        await session.kernel.shutdown()
+        await self._let_go(session)
+        if session.record.notebook_path:  # detached: a later use starts a kernel of its own
+            session.record.notebook_path = None
+            session.kernel = self._kernel(session.record, session.folder)
         session.record.status = SessionStatus.archived
         await self.save(session)
         return session
@@ -316,6 +427,7 @@ class SessionService:
         if session.kernel_start is not None:
             await asyncio.gather(session.kernel_start, return_exceptions=True)
         await session.kernel.shutdown()
+        await self.cells.forget(session)
         await self.notebooks.forget(session)
         self._sessions.pop(session.id, None)
         await asyncio.to_thread(shutil.rmtree, session.folder, ignore_errors=True)
@@ -328,5 +440,6 @@ class SessionService:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.notebooks.flush_all(self._sessions.values())
+        await asyncio.gather(*(self.cells.flush(s) for s in self._sessions.values()))
         for session in self._sessions.values():
             session.kernel.close()

@@ -25,15 +25,17 @@ MESSAGE_CHARS = 4_000_000
 # event loop only ever see small messages. (IPython swaps the streams' ``write`` around every cell, so
 # the split is made where ipykernel turns its buffer into messages.)
 _SETUP = """\
-def __dsagent_setup(cwd):
-    import os, warnings
+def __dsagent_setup(cwd, own):
+    import os, sys, warnings
     found = os.path.isdir(cwd)
     print("%s", found)
-    if found:
-        os.chdir(cwd)
-    for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
-        warnings.filterwarnings("ignore", category=category)
-    get_ipython().run_line_magic("matplotlib", "inline")
+    if own:
+        if found:
+            os.chdir(cwd)
+        for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
+            warnings.filterwarnings("ignore", category=category)
+    if own or "matplotlib.pyplot" not in sys.modules:  # a user's own backend choice stays
+        get_ipython().run_line_magic("matplotlib", "inline")
     __dsagent_split_writes()
 def __dsagent_split_writes(limit=%d):
     import sys
@@ -48,10 +50,13 @@ def __dsagent_split_writes(limit=%d):
         pieces.splits = True
         stream._flush_buffers = pieces
 try:
-    __dsagent_setup(%r)
+    __dsagent_setup(%r, %r)
 finally:
     del __dsagent_split_writes
     del __dsagent_setup
+"""
+# the agent's own kernel starts with the imports its prompt promises; a user's kernel is left as it is
+_IMPORTS = """\
 import os
 import numpy as np
 import pandas as pd
@@ -128,9 +133,14 @@ STATE_EXPRESSION = "__dsagent_state()"
 INTROSPECT_CODE = _HELPER + "print(__dsagent_state())\n"
 
 
-def setup_code(cwd: str) -> str:
-    """The setup cell for a kernel whose workspace is ``cwd`` (it also defines the state helper)."""
-    return _SETUP % (_WORKSPACE_MARK, MESSAGE_CHARS, cwd) + _HELPER
+def setup_code(cwd: str, *, own: bool = True) -> str:
+    """The setup cell for a kernel whose workspace is ``cwd`` (it also defines the state helper).
+
+    ``own=False``: the kernel of a user's notebook. Its namespace gains only ``__dsagent_state``; its
+    working directory, warning filters and imports stay the user's (matplotlib is made inline only
+    when the user has not imported it yet).
+    """
+    return _SETUP % (_WORKSPACE_MARK, MESSAGE_CHARS, cwd, own) + (_IMPORTS if own else "") + _HELPER
 
 
 def workspace_found(setup_stdout: str) -> bool:

@@ -73,6 +73,16 @@ and figures shown inline still do. If the task needs an uploaded file, say that 
 read it and that an administrator must share the session workspace with the kernel hosts; do not \
 recreate or imitate the data. Check that a library imports before relying on it."""
 
+_NOTEBOOK = """\
+## Workspace
+You work in the kernel of the user's notebook `{notebook}`: the variables, dataframes, imports and \
+functions listed below are the user's. Use them, and do not overwrite or delete them unless asked; what \
+you define stays in the user's kernel afterwards. Every code block you send is added to the notebook as \
+a cell. The kernel's working directory is the notebook's folder: do not change it. Files the user \
+uploaded to this session are in `{workspace}/data/`; save results (plots with `savefig(..., dpi=150, \
+bbox_inches="tight")`, tables as CSV, fitted models) under `{workspace}/artifacts/`. Check that a \
+library imports before relying on it."""
+
 _HONESTY = """\
 ## Data honesty
 - Never invent, simulate or "assume" data unless the user explicitly asks for synthetic data.
@@ -82,18 +92,36 @@ what failed and what the user can do, instead of working around it with made-up 
 
 
 def build_system_prompt(
-    kernel_context: str, *, today: date | None = None, workspace_reachable: bool = True
+    kernel_context: str,
+    *,
+    today: date | None = None,
+    workspace_reachable: bool = True,
+    notebook: str | None = None,
+    workspace: str | None = None,
+    notebook_view: str = "",
 ) -> str:
-    """The full system prompt for one model call."""
+    """The full system prompt for one model call.
+
+    ``notebook``: the session works in that notebook's kernel, whose working directory is the
+    notebook's folder; ``workspace`` is the session folder as seen from there. ``notebook_view``: the
+    user's notebook, already formatted and capped.
+    """
     today = today or date.today()
     context = kernel_context.strip() or "No kernel state is available yet."
+    if not workspace_reachable:
+        where = _NO_WORKSPACE
+    elif notebook:
+        where = _NOTEBOOK.format(notebook=notebook, workspace=workspace or ".")
+    else:
+        where = _WORKSPACE
     return "\n\n".join(
         [
             _ROLE,
             f"Today's date: {today.isoformat()}",
             _PROTOCOL,
-            _WORKSPACE if workspace_reachable else _NO_WORKSPACE,
+            where,
             _HONESTY,
+            *([notebook_view] if notebook_view else []),
             f"## What the kernel holds now\n{context}",
         ]
     )

@@ -92,7 +92,7 @@ class ChatWebSocket(ApiKeyMixin, WebSocketMixin, JupyterHandler, websocket.WebSo
             if not msg.content:
                 self.send("error", {"error": "Message content is required"})
                 return
-            self.runs.start(self.session, msg.content).close()  # events arrive through this socket's subscription
+            self.runs.start(self.session, msg.content, msg.notebook_context).close()  # events arrive through this socket's subscription
         elif msg.type == "execute":
             if not msg.code:
                 self.send("error", {"error": "Code is required"})

@@ -12,7 +12,7 @@ from typing import Any
 
 import nbformat
 from nbformat.corpus.words import generate_corpus_id
-from nbformat.notebooknode import NotebookNode
+from nbformat.notebooknode import NotebookNode, from_dict
 from nbformat.v4 import nbformat as NBFORMAT
 from nbformat.v4 import nbformat_minor as NBFORMAT_MINOR
 
@@ -59,7 +59,11 @@ def _capped(text: str) -> str:
     return text[:NOTEBOOK_OUTPUT_CAP] + f"\n[... {len(text) - NOTEBOOK_OUTPUT_CAP} characters omitted ...]\n"
 
 
-def _outputs(result: dict[str, Any]) -> list[Any]:
+def notebook_outputs(result: dict[str, Any]) -> list[Any]:
+    """A logged execution result's outputs as notebook nodes (rebuilt from the text fields for a log
+    written before results carried ``outputs``)."""
+    if result.get("outputs"):
+        return [from_dict(output) for output in result["outputs"]]
     outputs = []
     for name in ("stdout", "stderr"):
         if result.get(name):
@@ -107,6 +111,57 @@ def build_notebook(title: str, events: Iterable[dict[str, Any]]) -> nbformat.Not
             code_cell = new_code_cell(data.get("code", ""), execution_count=count)
             nb.cells.append(code_cell)
         elif event == "code_result" and code_cell is not None:
-            code_cell.outputs = _outputs(data)
+            code_cell.outputs = notebook_outputs(data)
             code_cell = None
     return nb
+
+
+def agent_cells(
+    events: list[dict[str, Any]], after: int, session_id: str, markdown: bool = True
+) -> tuple[list[NotebookNode], int]:
+    """The cells the agent's logged events after seq ``after`` add to a user's notebook, and the seq
+    they go through.
+
+    A code cell per executed round (source, outputs, execution count, ``metadata.dsagent``); with
+    ``markdown``, the task's plan (once, as first made: an appended file is not edited) and the final
+    answer. A cell whose code is still running is left for the next call: the seq stops before it.
+    """
+    cells: list[NotebookNode] = []
+    through = after
+    code: dict[str, Any] | None = None
+    planned = False  # the task has its plan cell
+    number = None  # the round under way
+    for record in events:
+        event, data, seq = record["event"], record["data"], record["seq"]
+        if event == "user_message":
+            planned = False
+        elif event == "thinking":
+            number = data.get("round")
+        elif event == "plan" and not planned:
+            planned = True
+            if markdown and seq > after:
+                steps = data.get("steps", [])
+                text = "**Plan**\n\n" + "\n".join(
+                    f"- [{'x' if step.get('completed') else ' '}] {step.get('description')}" for step in steps
+                )
+                cells.append(_agent_markdown(text, session_id, number, "plan"))
+        elif event == "code_executing":
+            code = data
+        elif event == "code_result" and code is not None and seq > after and "round" in data:
+            cell = new_code_cell(code.get("code", ""), execution_count=data.get("execution_count"))
+            cell.outputs = notebook_outputs(data)
+            cell.metadata["dsagent"] = NotebookNode(session_id=session_id, round=data["round"])
+            cells.append(cell)
+        elif event == "round_complete" and markdown and seq > after and data.get("stop_reason") == "answer":
+            cells.append(_agent_markdown(data.get("answer") or "", session_id, data.get("round"), "answer"))
+        if event == "code_result":
+            code = None
+        if seq > after and code is None:
+            through = seq
+    return cells, through
+
+
+def _agent_markdown(text: str, session_id: str, number: int | None, kind: str) -> NotebookNode:
+    cell = new_markdown_cell(text.strip())
+    cell.metadata["dsagent"] = NotebookNode(session_id=session_id, round=number, kind=kind)
+    return cell

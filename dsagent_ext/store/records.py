@@ -32,6 +32,8 @@ class SessionRecord(Model):
     hitl_mode: HITLMode
     message_count: int = 0
     kernel_variables: int = 0
+    notebook_path: str | None = None  # the user's notebook whose kernel the session works in
+    written_through: int | None = None  # seq of the last event whose cell is in that notebook
 
     def touch(self) -> None:
         self.updated_at = now()
