@@ -226,8 +226,11 @@ class DSAgent(ExtensionApp):
         self.handlers.extend((url_path_join(prefix, pattern), handler) for pattern, handler in route_table())
 
     async def _start_jupyter_server_extension(self, serverapp: object) -> None:
-        """Rebuild the notebooks a killed server left behind their logs (tasks it interrupted included)."""
+        """Rebuild the notebooks a killed server left behind their logs (tasks it interrupted included),
+        and add to attached notebooks the agent's cells no window wrote."""
         await self.session_service.notebooks.repair(self.session_service.loaded())
+        for session in self.session_service.loaded():
+            self.session_service.cells.catch_up_later(session)
 
     async def stop_extension(self) -> None:
         """Let running tasks end cleanly; kernels belong to the server's kernel manager."""

@@ -109,6 +109,11 @@ class NotebookCells:
 
     # --- the server's writer ---------------------------------------------------------------------
 
+    def catch_up_later(self, session: Session) -> None:
+        """After a restart: give windows one lease to claim again, then write what none has."""
+        if session.record.notebook_path and session.record.written_through != session.events.last_seq:
+            asyncio.get_running_loop().call_later(self.lease + QUIET, self.changed, session)
+
     def changed(self, session: Session) -> None:
         """An event was logged (or a claim ended): append the cells soon, unless a window writes them."""
         if not session.record.notebook_path or self.holder(session) is not None or session.id in self._pending:
@@ -148,25 +153,35 @@ class NotebookCells:
             if not path or self.holder(session) is not None:
                 return
             after = session.record.written_through or 0
-            cells, through = agent_cells(session.events.read(), after, session.id, self._markdown())
+            cells, plan, through = agent_cells(session.events.read(), after, session.id, self._markdown())
             if through == after:
                 return
             try:
-                if cells:
-                    await self._append(path, cells)
+                if cells or plan is not None:
+                    await self._append(path, session.id, cells, plan)
             except Exception as e:
                 self.log.warning("DSAgent: could not add the agent's cells to notebook %s: %s", path, e)
                 return
             session.record.written_through = through
             await self._save(session)
 
-    async def _append(self, path: str, cells: list[Any]) -> None:
+    async def _append(self, path: str, session_id: str, cells: list[Any], plan: str | None) -> None:
+        """Add the cells at the end; a new plan text goes into the task's plan cell (the session's last)."""
         manager = self._contents_manager()
         model = await ensure_async(manager.get(path, content=True, type="notebook"))
         notebook = model["content"]
+        if plan is not None:
+            plans = [cell for cell in notebook.cells if _is_plan_of(cell, session_id)]
+            if plans:
+                plans[-1].source = plan
         notebook.cells.extend(cells)
         nbformat.validate(notebook)
         await ensure_async(manager.save({"type": "notebook", "format": "json", "content": notebook}, path))
 
     def _lock(self, session: Session) -> asyncio.Lock:
         return self._locks.setdefault(session.id, asyncio.Lock())
+
+
+def _is_plan_of(cell: Any, session_id: str) -> bool:
+    mark = cell.get("metadata", {}).get("dsagent", {})
+    return mark.get("session_id") == session_id and mark.get("kind") == "plan"

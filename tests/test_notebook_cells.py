@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import time
 
+import httpx
 import nbformat
 import pytest
+from launch import child_env
+from test_serve import Served
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -61,7 +64,8 @@ async def test_closed_notebook_gets_the_cells_from_the_server(client, fake_llm, 
     nbformat.validate(nb)
     user, plan, code, answer = nb.cells
     assert user.source == "import pandas as pd" and "dsagent" not in user.metadata
-    assert plan.cell_type == "markdown" and plan.source == "**Plan**\n\n- [ ] Build the table\n- [ ] Report"
+    # one plan cell per task, ticked as the task advanced
+    assert plan.cell_type == "markdown" and plan.source == "**Plan**\n\n- [x] Build the table\n- [x] Report"
     assert plan.metadata.dsagent == {"session_id": sid, "round": 1, "kind": "plan"}
     (result,) = [e["data"] for e in events if e["event"] == "code_result"]
     assert code.cell_type == "code" and code.source.startswith("sales = pd.DataFrame(")
@@ -155,3 +159,29 @@ async def test_a_claim_that_lapses_mid_task_hands_over_without_doubles(client, f
     nbformat.validate(nb)
     assert [c.source for c in nb.cells] == ["import pandas as pd", "print('first')", "import time\ntime.sleep(4)\nprint('second')"]
     assert nb.cells[2].outputs[0]["text"] == "second\n"
+
+
+def test_a_restart_does_not_write_cells_twice(tmp_path, fake_llm):
+    """``dsagent serve`` (no window anywhere): the server writes; after a restart it goes on from where it was."""
+    root = tmp_path / "root"
+    root.mkdir()
+    nbformat.write(nbformat.v4.new_notebook(), root / "analysis.ipynb")
+    env = child_env(LLM_API_BASE=fake_llm.api_base, DSAGENT_DEFAULT_MODEL="scripted")
+    fake_llm.script("<code>\nprint('one')\n</code>", "<answer>first</answer>", "<code>\nprint('two')\n</code>", "<answer>second</answer>")
+    served = Served(root, env).start()
+    try:
+        r = httpx.post(f"{served.url}/api/sessions", json={"notebook_path": "analysis.ipynb"})
+        assert r.status_code == 201, r.text
+        sid = r.json()["id"]
+        assert httpx.post(f"{served.url}/api/sessions/{sid}/chat", json={"message": "one"}, timeout=60).status_code == 200
+    finally:
+        served.stop()  # right after the task: the stop writes what was pending
+    assert [c.source for c in read(root / "analysis.ipynb").cells] == ["print('one')", "first"]
+    served = Served(root, env).start()
+    try:
+        assert httpx.post(f"{served.url}/api/sessions/{sid}/chat", json={"message": "two"}, timeout=60).status_code == 200
+    finally:
+        served.stop()
+    nb = read(root / "analysis.ipynb")
+    nbformat.validate(nb)
+    assert [c.source for c in nb.cells] == ["print('one')", "first", "print('two')", "second"]

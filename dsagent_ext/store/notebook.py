@@ -118,33 +118,40 @@ def build_notebook(title: str, events: Iterable[dict[str, Any]]) -> nbformat.Not
 
 def agent_cells(
     events: list[dict[str, Any]], after: int, session_id: str, markdown: bool = True
-) -> tuple[list[NotebookNode], int]:
-    """The cells the agent's logged events after seq ``after`` add to a user's notebook, and the seq
-    they go through.
+) -> tuple[list[NotebookNode], str | None, int]:
+    """What the agent's logged events after seq ``after`` add to a user's notebook: new cells, the new
+    text of a plan cell already in it (or None), and the seq they go through.
 
     A code cell per executed round (source, outputs, execution count, ``metadata.dsagent``); with
-    ``markdown``, the task's plan (once, as first made: an appended file is not edited) and the final
-    answer. A cell whose code is still running is left for the next call: the seq stops before it.
+    ``markdown``, one plan cell per task (its steps ticked as it advances) and the final answer. A
+    cell whose code is still running is left for the next call: the seq stops before it.
     """
     cells: list[NotebookNode] = []
+    plan_update: str | None = None
     through = after
     code: dict[str, Any] | None = None
+    plan_cell: NotebookNode | None = None  # this call's plan cell of the task
     planned = False  # the task has its plan cell
     number = None  # the round under way
     for record in events:
         event, data, seq = record["event"], record["data"], record["seq"]
         if event == "user_message":
-            planned = False
+            planned, plan_cell = False, None
         elif event == "thinking":
             number = data.get("round")
-        elif event == "plan" and not planned:
+        elif event == "plan" and markdown and seq > after:
+            text = "**Plan**\n\n" + "\n".join(
+                f"- [{'x' if step.get('completed') else ' '}] {step.get('description')}" for step in data.get("steps", [])
+            )
+            if not planned:
+                plan_cell = _agent_markdown(text, session_id, number, "plan")
+                cells.append(plan_cell)
+            elif plan_cell is not None:
+                plan_cell.source = text
+            else:
+                plan_update = text
+        if event == "plan":
             planned = True
-            if markdown and seq > after:
-                steps = data.get("steps", [])
-                text = "**Plan**\n\n" + "\n".join(
-                    f"- [{'x' if step.get('completed') else ' '}] {step.get('description')}" for step in steps
-                )
-                cells.append(_agent_markdown(text, session_id, number, "plan"))
         elif event == "code_executing":
             code = data
         elif event == "code_result" and code is not None and seq > after and "round" in data:
@@ -158,7 +165,7 @@ def agent_cells(
             code = None
         if seq > after and code is None:
             through = seq
-    return cells, through
+    return cells, plan_update, through
 
 
 def _agent_markdown(text: str, session_id: str, number: int | None, kind: str) -> NotebookNode:
