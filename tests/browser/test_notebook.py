@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import nbformat
 import pytest
 from notebook import Notebook, agent_cells, text_of, write_notebook
 from panel import eventually
@@ -145,6 +146,54 @@ def test_stop_interrupts_the_notebook_kernel(panel, fake, lab, notebook):
     assert "".join(notebook.model_cells()[before]["source"]) == "import time\ntime.sleep(30)"
     sid = attached_session(lab)["id"]
     assert lab.api("POST", f"api/sessions/{sid}/kernel/execute", {"code": "print(sales.shape)"})["stdout"].strip() == "(4, 2)"
+
+
+def test_one_writer_with_two_windows_and_a_closed_tab(panel, browser, fake, lab, notebook):
+    from panel import Panel
+
+    # a second window on the same notebook watches: the first holds the claim and writes the cells
+    context = browser.new_context(viewport={"width": 1200, "height": 800})
+    try:
+        second = Panel(context.new_page(), lab.url, lab.token, panel.shots)
+        second.load()
+        watcher = Notebook(second, notebook.path).open()
+        fake.script("<code>\nprint('written once')\n</code>", "<answer>Once.</answer>")
+        notebook.select(len(notebook.model_cells()) - 1)
+        panel.send("print once")
+        panel.wait_done()
+        eventually(lambda: sum("written once" in text_of(c) for c in notebook.model_cells()) == 1)
+        second.page.wait_for_timeout(2000)  # time for a wrongly writing second window to show itself
+        assert not any("written once" in "".join(c["source"]) for c in watcher.model_cells())
+        assert "written once" not in (lab.root / notebook.path).read_text()  # nor the server: a window writes
+    finally:
+        context.close()
+
+    # the notebook's tab closes mid-task: the server appends what comes next to the file
+    notebook.save()
+    fake.script(
+        "<code>\nimport time\ntime.sleep(3)\nprint('first half')\n</code>",
+        "<code>\nprint('second half')\n</code>",
+        "<answer>Both halves ran.</answer>",
+    )
+    notebook.select(len(notebook.model_cells()) - 1)
+    panel.send("two halves")
+    eventually(lambda: any("time.sleep(3)" in "".join(c["source"]) for c in notebook.model_cells()), timeout=60)
+    panel.close_main_area()
+    panel.wait_done()
+    path = lab.root / notebook.path
+
+    def saved() -> dict:
+        return nbformat.reads(path.read_text(), as_version=4)
+
+    eventually(lambda: any("Both halves ran." in c.source for c in saved().cells))
+    nbformat.validate(saved())
+    sources = [c.source for c in saved().cells]
+    assert sum("time.sleep(3)" in s for s in sources) == 1  # the cell under way when the tab closed
+    assert sum("print('second half')" in s for s in sources) == 1
+    assert sum("Both halves ran." in s for s in sources) == 1
+    assert "second half" in text_of(next(c for c in saved().cells if "print('second half')" in c.source))
+    notebook.open()  # reopened: the file as the server left it, no "changed on disk"
+    expect(panel.page.locator(".jp-Dialog")).to_have_count(0)
 
 
 def test_detach_and_switching_notebooks(panel, lab, notebook):
