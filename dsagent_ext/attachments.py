@@ -49,13 +49,16 @@ class Attachments:
     async def check(self, path: str) -> str:
         """The API path of an existing notebook under the server root (raises ``NotebookError``)."""
         parts = PurePosixPath(path).parts
-        if not path.strip() or path.startswith(("/", "\\")) or "\\" in path or ".." in parts or ":" in path:
+        if (
+            not path.strip() or path.startswith("/") or "\\" in path or ".." in parts or ":" in path
+            or any(ord(ch) < 32 for ch in path)
+        ):
             raise NotebookError(f"Invalid notebook_path {path}: give a path relative to the server root, without '..'")
         if PurePosixPath(path).suffix != ".ipynb":
             raise NotebookError(f"Invalid notebook_path {path}: not a notebook (.ipynb)")
         try:
             exists = await ensure_async(self.serverapp.contents_manager.file_exists(path))
-        except web.HTTPError:  # hidden, or refused by the contents manager
+        except (web.HTTPError, OSError, ValueError):  # hidden, refused by the contents manager, unusable name
             exists = False
         if not exists:
             raise NotebookNotFound(f"Notebook {path} not found")
