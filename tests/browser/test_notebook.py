@@ -100,8 +100,18 @@ def test_fix_with_dsagent_on_an_error_cell(panel, fake, notebook):
     panel.wait_done()
     # the model was told which cell and saw its error
     assert_prompt_has(fake.requests[-2], "NameError", "print(total_sales)")
-    fix = notebook.model_cells()[index + 1]
-    assert fix["metadata"]["dsagent"]["round"] == 1 and "100" in text_of(fix)
+    # the window writes the cells from its own stream of the session's events: it may lag the panel
+    eventually(lambda: "100" in text_of(notebook.model_cells()[index + 1]))
+    assert notebook.model_cells()[index + 1]["metadata"]["dsagent"]["round"] == 1
+
+    # "Explain" works on any cell, from the same menu
+    notebook.cell(0).locator(".jp-InputPrompt").click(button="right")
+    panel.page.locator(".lm-Menu-item", has_text="Explain with DSAgent").click()
+    expect(panel.root.locator(".jp-dsagent-user").last).to_have_text("Explain cell [0].")
+    panel.wait_done()
+    assert_prompt_has(fake.requests[-1], "Explain cell [0].")
+    # the answer goes right below the explained cell
+    eventually(lambda: notebook.model_cells()[1]["metadata"].get("dsagent", {}).get("kind") == "answer")
 
 
 def test_full_mode_edit_then_approve_in_the_cell(panel, fake, lab, notebook):
@@ -122,6 +132,7 @@ def test_full_mode_edit_then_approve_in_the_cell(panel, fake, lab, notebook):
         expect(panel.hitl_card).to_contain_text("Accept this answer?", timeout=60_000)
         panel.hitl_card.get_by_role("button", name="Approve").click()
         panel.wait_done()
+        eventually(lambda: "edited in the notebook" in text_of(notebook.model_cells()[before]))
         cell = notebook.model_cells()[before]
         assert "pending" not in cell["metadata"]["dsagent"]
         assert "edited in the notebook" in text_of(cell) and "original" not in "".join(cell["source"])
@@ -146,6 +157,18 @@ def test_stop_interrupts_the_notebook_kernel(panel, fake, lab, notebook):
     assert "".join(notebook.model_cells()[before]["source"]) == "import time\ntime.sleep(30)"
     sid = attached_session(lab)["id"]
     assert lab.api("POST", f"api/sessions/{sid}/kernel/execute", {"code": "print(sales.shape)"})["stdout"].strip() == "(4, 2)"
+
+
+def test_undo_removes_the_agents_cells(panel, fake, notebook):
+    fake.script("<code>\nprint('undo me')\n</code>", "<answer>Undo me too.</answer>")
+    user_cells = [c["source"] for c in notebook.model_cells()]
+    notebook.select(len(user_cells) - 1)
+    panel.send("something to undo")
+    panel.wait_done()
+    eventually(lambda: len(notebook.model_cells()) == len(user_cells) + 2)
+    # "Undo cell operation" (Z in command mode), as for the user's own inserted cells
+    notebook.page.evaluate("() => window.jupyterapp.commands.execute('notebook:undo-cell-action')")
+    eventually(lambda: [c["source"] for c in notebook.model_cells()] == user_cells)
 
 
 def test_one_writer_with_two_windows_and_a_closed_tab(panel, browser, fake, lab, notebook):
