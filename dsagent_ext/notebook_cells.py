@@ -81,10 +81,10 @@ class NotebookCells:
         """Take or renew the claim; the claimant reports how far its notebook holds the agent's cells."""
         if not session.record.notebook_path:
             raise NotAttached("Session is not attached to a notebook")
-        holder = self.holder(session)
-        if holder is not None and holder != client_id:
-            raise ClaimHeld(holder)
         async with self._lock(session):  # not while the server is appending: the claimant's count would be stale
+            holder = self.holder(session)
+            if holder is not None and holder != client_id:
+                raise ClaimHeld(holder)
             self._release_timer(session)
             claim = Claim(client_id, time.monotonic() + self.lease)
             # a lapse writes what the window did not: armed on every renewal

@@ -427,6 +427,7 @@ class SessionService:
         if session.kernel_start is not None:
             await asyncio.gather(session.kernel_start, return_exceptions=True)
         await session.kernel.shutdown()
+        await self.cells.flush(session)  # the user's notebook keeps the agent's last cells
         await self.cells.forget(session)
         await self.notebooks.forget(session)
         self._sessions.pop(session.id, None)

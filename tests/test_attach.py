@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 import nbformat
 import pytest
+from fake_llm import FakeReply
 from jupyter_client.asynchronous import AsyncKernelClient
 
 pytestmark = pytest.mark.timeout(120)
@@ -279,3 +280,37 @@ async def test_the_model_sees_the_notebook(client, jp_ws_fetch, fake_llm, notebo
     assert "[2] code (active):\nsales.plot()" in fake_llm.requests[-1]["messages"][0]["content"]
     r = await client.call("POST", f"/api/sessions/{sid}/chat", json={"message": "x", "notebook_context": {"cells": [{"cell_type": "bogus"}]}})
     assert r.status_code == 422
+
+
+async def test_stop_interrupts_the_agents_cell_never_the_users(client, jp_fetch, jp_serverapp, fake_llm, notebook):
+    kernel_id = await open_in_lab(jp_fetch, notebook)
+    sid = (await client.call("POST", "/api/sessions", json={"notebook_path": notebook})).json()["id"]
+    await execute(client, sid, "kept = 1")
+    async with user_client(jp_serverapp, kernel_id) as user:
+        # a task cancelled while it waits for the user's cell: the user's cell ends normally, the agent's never runs
+        seen: list[str] = []
+        users_cell = None
+        fake_llm.script(FakeReply(text="<code>\nagent_ran = True\n</code>", chunk_size=4, chunk_delay=0.1))
+        async for ev in client.events("POST", f"/api/sessions/{sid}/chat/stream", json={"message": "go"}):
+            if ev["event"] == "llm_delta" and users_cell is None:  # the user runs a cell while the model writes
+                users_cell = asyncio.ensure_future(user.execute_interactive(
+                    "import time\nprint('user starts')\ntime.sleep(4)\nprint('user ends')", timeout=30,
+                    output_hook=outputs_into(seen),
+                ))
+            if ev["event"] == "code_executing":
+                await asyncio.sleep(0.5)
+                assert seen == ["user starts\n"]
+                assert (await client.call("POST", f"/api/sessions/{sid}/chat/cancel")).json()["success"]
+        reply = await users_cell
+        assert reply["content"]["status"] == "ok" and seen == ["user starts\n", "user ends\n"]
+        # Stop during the agent's own long cell interrupts it; the user's variables stay
+        fake_llm.script("<code>\nimport time\nprint('agent starts')\ntime.sleep(30)\n</code>")
+        events = []
+        async for ev in client.events("POST", f"/api/sessions/{sid}/chat/stream", json={"message": "wait"}):
+            events.append(ev)
+            if ev["event"] == "code_output":
+                assert (await client.call("POST", f"/api/sessions/{sid}/chat/cancel")).json()["success"]
+        final = [e["data"] for e in events if e["event"] == "round_complete"][-1]
+        assert final["stop_reason"] == "cancelled"
+        reply = await user.execute_interactive("print(kept, 'agent_ran' in globals())", timeout=30, output_hook=outputs_into(after := []))
+        assert reply["content"]["status"] == "ok" and after == ["1 False\n"]

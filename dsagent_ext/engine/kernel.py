@@ -68,6 +68,7 @@ class KernelSession:
         self.kernel_id: str | None = kernel_id
         self._adopt = adopt
         self._ours_started = False  # the kernel has taken our current request (it is not queued behind another)
+        self._in_flight: str | None = None  # msg id of our request until its result is in
         self.snapshot = KernelState()
         self._fresh = False  # ``snapshot`` came back with our last cell (and no cell of ours ran since)
         self._described_at: Any = None  # the kernel's ``last_activity`` when ``snapshot`` came back
@@ -139,8 +140,24 @@ class KernelSession:
     async def interrupt(self) -> None:
         """Interrupt the running cell (SIGINT locally, a REST call in gateway mode); in a user's kernel
         only a cell of ours, never the user's own cell our request is queued behind."""
-        if self.is_alive and (self._ours_started or not self.attached):
-            await ensure_async(self._km.interrupt_kernel(self.kernel_id))
+        if not self.is_alive:
+            return
+        if self.attached and not self._ours_started and not await self._taken_meanwhile():
+            return
+        await ensure_async(self._km.interrupt_kernel(self.kernel_id))
+
+    async def _taken_meanwhile(self) -> bool:
+        """Whether the kernel took our request after we stopped reading (a cancelled cell): what iopub
+        holds says so. Only looked at while no cell of ours reads iopub."""
+        if self._in_flight is None or self.busy or self._client is None:
+            return False
+        while True:
+            try:
+                msg = await self._get(self._client.get_iopub_msg, 0)
+            except (Empty, RuntimeError):
+                return False
+            if msg["parent_header"].get("msg_id") == self._in_flight:
+                return True
 
     async def restart(self) -> KernelState:
         """Restart the kernel process (all variables are lost) and return its fresh state."""
@@ -312,7 +329,7 @@ class KernelSession:
             self._fresh = False  # until this request's description comes back
         expressions = {"state": STATE_EXPRESSION} if describe else {}
         self._ours_started = not self.attached  # our own kernel runs nobody else's cells we would wait for
-        msg_id = client.execute(
+        msg_id = self._in_flight = client.execute(
             code, silent=silent, store_history=not silent, user_expressions=expressions,
             allow_stdin=False, stop_on_error=False,
         )
@@ -324,7 +341,7 @@ class KernelSession:
             outcome = await self._collect(msg_id, out, INTERRUPT_GRACE)
             error = f"Timeout: execution exceeded {timeout:g}s and was interrupted"
             if outcome == "timeout" and self.attached:
-                self._ours_started = False  # not ours to restart: the user decides
+                self._ours_started, self._in_flight = False, None  # not ours to restart: the user decides
                 error += "; it did not stop and is still running in the notebook's kernel"
                 return out.result(False, error, started)
             if outcome == "timeout":
@@ -337,7 +354,7 @@ class KernelSession:
             self._disconnect()
             self.snapshot = self.snapshot.model_copy(update={"is_running": False})
             return out.result(False, DIED_ERROR, started)
-        self._ours_started = False
+        self._ours_started, self._in_flight = False, None
         reply = await self._reply(client, msg_id)
         status = reply["content"].get("status") if reply else None
         if status not in (None, "ok") and error is None:
