@@ -1,5 +1,5 @@
 import { ReactWidget } from '@jupyterlab/ui-components';
-import React, { useCallback, useEffect, useState } from 'react';
+import React, { useCallback, useEffect, useRef, useState } from 'react';
 
 import { Session } from '../api/types';
 import { PanelServices, ServicesContext, useServices } from '../context';
@@ -23,9 +23,15 @@ function Panel(): JSX.Element {
   const [offer, setOffer] = useState<string | null>(null);
   const [ask, setAsk] = useState<Ask | null>(null);
 
+  // sessions this panel added: a listing that was under way meanwhile must not drop them
+  const added = useRef<Session[]>([]);
+
   const refresh = useCallback(async () => {
+    const since = added.current.length;
     try {
-      setSessions((await client.listSessions()).sessions);
+      const listed = (await client.listSessions()).sessions;
+      const newer = added.current.slice(since).filter(s => !listed.some(l => l.id === s.id));
+      setSessions([...newer, ...listed]);
       setError(null);
     } catch (e: any) {
       setError(e.message);
@@ -52,6 +58,7 @@ function Panel(): JSX.Element {
   // the panel follows the notebook in front of the user, and opens what a notebook asks for
   useEffect(() => {
     const show = (session: Session) => {
+      added.current.push(session);
       setSessions(list => [session, ...list.filter(s => s.id !== session.id)]);
       setOffer(null);
       open(session.id);
@@ -128,6 +135,7 @@ function Panel(): JSX.Element {
           onCreate={body =>
             guard(async () => {
               const session = await client.createSession(body);
+              added.current.push(session);
               setSessions(list => [session, ...list]);
               open(session.id);
             })()
