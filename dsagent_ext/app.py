@@ -305,12 +305,28 @@ class DSAgent(ExtensionApp):
 
     sse_keepalive = Float(15.0, help="Seconds between ``: keepalive`` comments on an idle event stream.").tag(config=True)
 
-    kernel_name = Unicode("python3", help="Kernel spec started for each session.").tag(config=True)
+    kernel_name = Unicode(
+        "python3",
+        help="""Kernel spec started for each session, and for a notebook a session attaches to when the
+        notebook names no kernel spec this server has.""",
+    ).tag(config=True)
+
+    notebook_markdown_cells = Bool(
+        True,
+        help="""Write the agent's plan and final answer into an attached notebook as markdown cells
+        (its code cells are always written).""",
+    ).tag(config=True)
 
     mount_at_root = Bool(
         False,
         help="""Serve the DSAgent URLs at the server root (``/health``, ``/api/sessions``...) instead of
         under ``dsagent/``. Only ``dsagent serve`` sets this: in a JupyterLab server the root belongs to Jupyter.""",
+    ).tag(config=True)
+
+    notebook_claim_lease = Float(
+        30.0,
+        help="""Seconds a window's claim on an attached notebook lasts without a renewal; once it lapses,
+        the server appends the agent's cells to the file itself.""",
     ).tag(config=True)
 
     def initialize_settings(self) -> None:
@@ -351,8 +367,11 @@ class DSAgent(ExtensionApp):
         self.handlers.extend((url_path_join(prefix, pattern), handler) for pattern, handler in route_table())
 
     async def _start_jupyter_server_extension(self, serverapp: object) -> None:
-        """Rebuild the notebooks a killed server left behind their logs (tasks it interrupted included)."""
+        """Rebuild the notebooks a killed server left behind their logs (tasks it interrupted included),
+        and add to attached notebooks the agent's cells no window wrote."""
         await self.session_service.notebooks.repair(self.session_service.loaded())
+        for session in self.session_service.loaded():
+            self.session_service.cells.catch_up_later(session)
 
     async def stop_extension(self) -> None:
         """Let running tasks end cleanly; kernels belong to the server's kernel manager."""

@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 
 class HITLMode(str, Enum):
@@ -82,10 +82,18 @@ class ErrorResponse(Model):
 # --- sessions -----------------------------------------------------------------------------------
 
 
+NOTEBOOK_PATH = Field(
+    default=None, max_length=1024,
+    description="A notebook (``.ipynb``, relative to the server root) to work in: the session runs its code "
+    "in that notebook's kernel.",
+)
+
+
 class CreateSessionRequest(Body):
     name: str | None = Field(default=None, max_length=200)
     model: str | None = Field(default=None, max_length=200)
     hitl_mode: HITLMode | None = None
+    notebook_path: str | None = NOTEBOOK_PATH
 
 
 class UpdateSessionRequest(Body):
@@ -93,6 +101,10 @@ class UpdateSessionRequest(Body):
     status: SessionStatus | None = None
     model: str | None = Field(default=None, max_length=200)
     hitl_mode: HITLMode | None = None
+    notebook_path: str | None = Field(
+        default=None, max_length=1024,
+        description="Attach to this notebook (``.ipynb``, relative to the server root); ``null`` detaches; absent: unchanged.",
+    )
 
 
 class RunningTask(Model):
@@ -117,6 +129,18 @@ class SessionResponse(Model):
         default=None, description="Environment variable the model needs before it can chat, if unset."
     )
     running_task: RunningTask | None = Field(default=None, description="The task running now, if any.")
+    notebook_path: str | None = Field(
+        default=None, description="The notebook the session is attached to (its kernel is that notebook's)."
+    )
+    kernel_id: str | None = Field(
+        default=None, description="The Jupyter kernel the session runs code in (null until it first starts)."
+    )
+    notebook_markdown_cells: bool = Field(
+        default=True, description="Plan and answer go into an attached notebook as markdown cells."
+    )
+    written_through: int | None = Field(
+        default=None, description="Seq of the last event whose cell is in the attached notebook."
+    )
 
 
 class SessionListResponse(Model):
@@ -155,10 +179,42 @@ class ExecutionResult(Model):
     success: bool = True
     execution_time_ms: float | None = None
     truncated: bool = False
+    outputs: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="The cell's outputs in nbformat v4 form, in order (``stream``, ``execute_result``, "
+        "``display_data`` with whole mime bundles, ``error``); each capped, a truncated rich output has "
+        "``metadata.dsagent_truncated``.",
+    )
+    execution_count: int | None = Field(default=None, description="The kernel's execution count of the cell.")
+
+    @computed_field(description="What a notebook shows as text: stdout, then stderr, then the error.")  # type:ignore[prop-decorator]
+    @property
+    def output(self) -> str:
+        text = self.stdout + self.stderr
+        if self.error:
+            text += ("\n" if text and not text.endswith("\n") else "") + self.error
+        return text
 
 
 class ExecuteCodeRequest(Body):
     code: str = Field(max_length=1_000_000)
+
+
+class ResetKernelRequest(Body):
+    restart_user_kernel: bool = False
+
+
+class NotebookClaimRequest(Body):
+    client_id: str = Field(min_length=1, max_length=200, description="The window claiming the notebook.")
+    written_through: int | None = Field(
+        default=None, ge=0, description="Seq of the last event whose cell the window has put in its notebook."
+    )
+
+
+class NotebookClaimResponse(Model):
+    client_id: str
+    expires_in: float = Field(description="Seconds the claim lasts unless renewed.")
+    written_through: int | None
 
 
 class PlanStep(Model):
@@ -244,10 +300,30 @@ class PolicyResponse(Model):
     spent_today: Spent
     remaining_today_usd: float | None = Field(description="Left of max_cost_per_user_per_day; null: no limit.")
     session_spent: Spent | None = Field(default=None, description="Spent by the session given as ``?session_id=``.")
+class NotebookCell(Model):
+    """One cell of the user's notebook, as the panel's live notebook model holds it."""
+
+    cell_type: Literal["code", "markdown", "raw"]
+    source: str | list[str] = Field(default="", description="The cell's text (a list of lines as stored on disk is joined).")
+    execution_count: int | None = None
+    outputs: list[dict[str, Any]] = Field(default_factory=list, description="nbformat v4 outputs.")
+    id: str | None = None
+
+
+class NotebookContext(Model):
+    """The notebook the user works in, for the model: the live cells (unsaved edits included)."""
+
+    cells: list[NotebookCell] = Field(default_factory=list, max_length=10_000)
+    active_cell_index: int | None = None
+    selected_cell_indices: list[int] = Field(default_factory=list)
 
 
 class ChatRequest(Body):
     message: str = Field(max_length=200_000)
+    notebook_context: NotebookContext | None = Field(
+        default=None,
+        description="The user's notebook as the client shows it; without it an attached session reads the saved notebook.",
+    )
 
 
 class ChatResponseModel(Model):
@@ -325,6 +401,7 @@ class WSClientMessage(Body):
     message: str | None = Field(default=None, max_length=100_000)
     modified_plan: str | None = Field(default=None, max_length=100_000)
     modified_code: str | None = Field(default=None, max_length=1_000_000)
+    notebook_context: NotebookContext | None = None
 
 
 # --- kernel -------------------------------------------------------------------------------------

@@ -80,12 +80,17 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
         "get": Operation(
             "List sessions, most recently updated first",
             m.SessionListResponse,
-            params=(Param("status", _enum([s.value for s in m.SessionStatus])), Param("limit", _int(1, 100, 50))),
+            params=(
+                Param("status", _enum([s.value for s in m.SessionStatus])),
+                Param("limit", _int(1, 100, 50)),
+                Param("notebook_path", {"type": "string"}, description="Only the session attached to this notebook"),
+            ),
             errors=(400, 422),
         ),
         "post": Operation(
-            "Create a session (400: model or HITL mode outside the admin's policy)",
-            m.SessionResponse, 201, m.CreateSessionRequest, errors=(400, 422),
+            "Create a session (attached to a notebook with notebook_path: it works in that notebook's kernel; "
+            "400: also a model or HITL mode outside the admin's policy)",
+            m.SessionResponse, 201, m.CreateSessionRequest, errors=(400, 404, 409, 422),
         ),
     },
     "/api/models": {
@@ -106,14 +111,27 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
     S: {
         "get": Operation("Get a session", m.SessionResponse),
         "put": Operation(
-            "Change name, status, model or HITL mode (status archived: as POST .../archive; 400: outside the admin's policy)",
+            "Change name, status, model, HITL mode or notebook (notebook_path null detaches; status archived: "
+            "as POST .../archive; 400: also outside the admin's policy)",
             m.SessionResponse, body=m.UpdateSessionRequest, errors=(400, 404, 409, 422),
         ),
-        "delete": Operation("Delete a session, its kernel and its folder", status=204),
+        "delete": Operation("Delete a session, its kernel and its folder (a notebook's kernel keeps running)", status=204),
     },
-    f"{S}/archive": {"post": Operation("Archive a session (its kernel stops)", m.SessionResponse, errors=(404, 409))},
+    f"{S}/archive": {
+        "post": Operation("Archive a session (its kernel stops; an attached one detaches)", m.SessionResponse, errors=(404, 409))
+    },
     f"{S}/export": {"get": Operation("Download the session and its history as JSON", media=JSON)},
     f"{S}/notebook": {"get": Operation("Download the session notebook", media="application/x-ipynb+json")},
+    f"{S}/notebook/claim": {
+        "post": Operation(
+            "Claim the attached notebook: this window writes the agent's cells (renew before expires_in)",
+            m.NotebookClaimResponse, body=m.NotebookClaimRequest, errors=(400, 404, 409, 422),
+        ),
+        "delete": Operation(
+            "Release the claim: the server appends the agent's cells to the file from now on",
+            status=204, params=(Param("client_id", {"type": "string"}),),
+        ),
+    },
     f"{S}/messages": {
         "get": Operation(
             "Conversation messages",
@@ -156,11 +174,19 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
     f"{S}/kernel/execute": {
         "post": Operation("Run code in the session kernel", m.ExecutionResult, body=m.ExecuteCodeRequest, errors=(404, 409, 422))
     },
-    f"{S}/kernel/reset": {"post": Operation("Restart the kernel", m.KernelState, errors=(404, 409))},
+    f"{S}/kernel/reset": {
+        "post": Operation(
+            "Restart the kernel (of an attached session: the user's notebook kernel, only with restart_user_kernel=true)",
+            m.KernelState,
+            params=(Param("restart_user_kernel", {"type": "boolean", "default": False}),),
+            errors=(404, 409, 422),
+        )
+    },
     f"{S}/kernel/restore": {
         "post": Operation(
             "Replay the history's successful cells in a fresh kernel, streaming restore_progress events "
-            "(Server-Sent Events, data: RestoreProgress) up to the one that ends it; the body may be empty",
+            "(Server-Sent Events, data: RestoreProgress) up to the one that ends it; the body may be empty "
+            "(409 for a session attached to a notebook: its kernel is the user's)",
             body=m.RestoreRequest, media="text/event-stream", errors=(403, 404, 409, 422),
         ),
         "delete": Operation("Cancel the running kernel restore", m.ActionResponse, errors=(404,)),

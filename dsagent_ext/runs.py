@@ -11,10 +11,13 @@ import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
+from jupyter_core.utils import ensure_async
+
 from .engine.conversation import history_from_turns, summary_request
 from .engine.llm import LLMClient, LLMError, missing_api_key
+from .engine.notebook_context import describe_notebook
 from .engine.runner import AgentRunner, RunConfig
-from .models import ChatResponse, RoundResult, Usage
+from .models import ChatResponse, NotebookContext, RoundResult, Usage
 from .restore import Plan, RestoreService, agent_notice, ends_restore
 from .sessions import LOG_ONLY, Session, SessionBusy, SessionService
 from .spending import LimitReached, Spending, session_spent
@@ -123,9 +126,14 @@ class RunService:
         config = self.config
         return LLMClient(config.api_base, config.temperature, config.max_tokens, timeout=config.model_timeout)
 
-    def start(self, session: Session, message: str, user: str) -> Subscription:
+    def start(
+        self, session: Session, message: str, user: str, notebook: NotebookContext | None = None
+    ) -> Subscription:
         """Start a task for ``user`` and return a subscription that sees all of it; 409 when one is
-        running, 400 outside the admin's policy, 429 while a spending limit is reached."""
+        running, 400 outside the admin's policy, 429 while a spending limit is reached.
+
+        ``notebook``: the user's notebook as the client shows it; an attached session without it reads
+        the saved notebook."""
         if session.busy:
             doing = "a kernel restore" if session.restoring else "another task"
             raise SessionBusy(f"Session is busy with {doing}; wait for it to finish or cancel it")
@@ -142,13 +150,18 @@ class RunService:
         runner = AgentRunner(
             self.llm(),
             session.kernel,
-            RunConfig(model=model, max_rounds=self.config.max_rounds, code_timeout=self.config.code_timeout),
+            RunConfig(
+                model=model, max_rounds=self.config.max_rounds, code_timeout=self.config.code_timeout,
+                notebook=session.record.notebook_path, workspace=self.sessions.workspace_from_notebook(session),
+            ),
             gate=session.gate,
             budget=lambda usage: self.spending.over(user, spent, usage),
         )
         runner.history = lambda: self._history(session, runner, events)
         self.sessions.reactivate(session)  # saved with the first round
         restore = self.restores.plan(session) if self.restores.wanted(session) else None
+        if notebook is not None or session.record.notebook_path:
+            runner.notebook = lambda: self._notebook_view(session, notebook)
         start = session.publish("user_message", {"message": message})
         subscription = Subscription(session, start["seq"])
         session.run = asyncio.ensure_future(self._drive(session, runner, message, user, restore))
@@ -169,12 +182,14 @@ class RunService:
         await asyncio.gather(session.run, return_exceptions=True)
         return True
 
-    async def chat(self, session: Session, message: str, user: str) -> tuple[ChatResponse | None, str | None]:
+    async def chat(
+        self, session: Session, message: str, user: str, notebook: NotebookContext | None = None
+    ) -> tuple[ChatResponse | None, str | None]:
         """Run a task to its end: the sync response, or the error that ended it (``LimitReached``
         when a spending limit did)."""
         rounds: list[RoundResult] = []
         usage, error, limit = Usage(), None, None
-        async for record in self.start(session, message, user).events():
+        async for record in self.start(session, message, user, notebook).events():
             if record["event"] == "round_complete":
                 rounds.append(RoundResult(**record["data"]))
             elif record["event"] == "error":
@@ -257,6 +272,20 @@ class RunService:
             return history_from_turns(turns[keep:], limit, summary and summary["content"])
         session.publish("summary", {"content": text, "turns": keep, "tokens_before": tokens})
         return history_from_turns(turns[keep:], limit, text)
+
+    async def _notebook_view(self, session: Session, notebook: NotebookContext | None) -> str:
+        """The notebook section of the prompt: the client's live cells, else the saved notebook."""
+        path = session.record.notebook_path
+        if notebook is None and path:
+            try:
+                model = await ensure_async(
+                    self.config.serverapp.contents_manager.get(path, content=True, type="notebook")
+                )
+                notebook = NotebookContext(cells=model["content"]["cells"])
+            except Exception as e:  # the task goes on without it
+                self.log.warning("DSAgent: could not read notebook %s for session %s: %s", path, session.id, e)
+                return ""
+        return describe_notebook(notebook, path) if notebook is not None else ""
 
     def _last_task_start(self, session: Session) -> int:
         starts = [r["seq"] for r in session.events.read() if r["event"] == "user_message"]

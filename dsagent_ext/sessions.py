@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import posixpath
 import shutil
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from jupyter_server.gateway.managers import GatewayMappingKernelManager
 
+from .attachments import Attachments, NotebookTaken
 from .engine.hitl import HITLGate
 from .engine.kernel import KernelSession
 from .engine.llm import missing_api_key
@@ -31,6 +33,7 @@ from .models import (
     SessionStatus,
     UpdateSessionRequest,
 )
+from .notebook_cells import NotebookCells
 from .notebooks import NotebookWriter
 from .policy import Policy
 from .store.events import EventLog
@@ -43,7 +46,8 @@ if TYPE_CHECKING:
 
 # events that /messages shows as a message, counted into the record as they are appended
 MESSAGE_EVENTS = frozenset({"user_message", "llm_response", "code_result", "summary"})
-STREAM_ONLY = frozenset({"llm_delta"})  # too fine-grained to log; the llm_response carries the text
+# too fine-grained to log: the llm_response carries the text, the code_result the outputs
+STREAM_ONLY = frozenset({"llm_delta", "code_output"})
 # history, not part of the reference's event stream; ``kernel_new``: from here on the history is built
 # in a kernel that started empty (a new process, or a reset), so a restore replays the cells after it
 LOG_ONLY = frozenset({"user_message", "summary", "kernel_new"})
@@ -57,6 +61,12 @@ class SessionNotFound(LookupError):
 
 class SessionBusy(RuntimeError):
     """The session's kernel or agent is in use by a running task."""
+
+
+class UserKernelReset(RuntimeError):
+    """A reset of an attached session would restart the user's notebook kernel: the client must say so."""
+
+    http_status = 409
 
 
 class Session:
@@ -92,11 +102,8 @@ class Session:
 
     @property
     def attached(self) -> bool:
-        """The session works in a user's own notebook and kernel, which are theirs: never restored.
-
-        The single check point for that: sessions are not attached to notebooks yet.
-        """
-        return False
+        """The session works in a user's own notebook and kernel, which are theirs: never restored."""
+        return self.record.notebook_path is not None
 
     @property
     def kernel_is_new(self) -> bool:
@@ -155,6 +162,12 @@ class SessionService:
         self.log = log
         self._sessions: dict[str, Session] = {}
         self.policy = Policy(config)
+        self.attachments = Attachments(config.serverapp, config.kernel_name, log)
+        self.cells = NotebookCells(
+            lambda: config.serverapp.contents_manager, lambda: config.notebook_markdown_cells, self.save, log,
+            lease=config.notebook_claim_lease,
+        )
+        self._attach_lock = asyncio.Lock()  # a notebook is checked free and taken in one step
         self.notebooks = NotebookWriter(lambda: config.serverapp.contents_manager, workspace, log)
         for session_id in workspace.session_ids():
             folder = workspace.session_dir(session_id)
@@ -193,15 +206,27 @@ class SessionService:
         return self.config.serverapp.kernel_manager
 
     def _session(self, record: SessionRecord, folder: Path) -> Session:
-        kernel = KernelSession(
+        kernel = self._kernel(record, folder)
+        return Session(record, folder, kernel, self.config.hitl_timeout, on_logged=self._logged)
+
+    def _logged(self, session: Session) -> None:
+        """Both notebooks follow the log: the session's own, and an attached user's notebook."""
+        self.notebooks.changed(session)
+        self.cells.changed(session)
+
+    def _kernel(self, record: SessionRecord, folder: Path, kernel_id: str | None = None) -> KernelSession:
+        """The session's own kernel, or the kernel of the notebook it is attached to."""
+        path = record.notebook_path
+        return KernelSession(
             self.kernel_manager,
             kernel_name=self.config.kernel_name,
             path=self.workspace.api_path(folder),
             cwd=str(folder),
             watches_activity=not isinstance(self.kernel_manager, GatewayMappingKernelManager),
             log=self.log,
+            adopt=(lambda: self.attachments.kernel_for(path)) if path else None,
+            kernel_id=kernel_id,
         )
-        return Session(record, folder, kernel, self.config.hitl_timeout, on_logged=self.notebooks.changed)
 
     # --- queries ---------------------------------------------------------------------------------
 
@@ -212,9 +237,15 @@ class SessionService:
         except KeyError:
             raise SessionNotFound(session_id) from None
 
-    def list(self, status: SessionStatus | None = None, limit: int = 50) -> tuple[list[Session], int]:
-        """Sessions newest-updated first, and how many match in all."""
-        matching = [s for s in self._sessions.values() if status is None or s.record.status == status]
+    def list(
+        self, status: SessionStatus | None = None, limit: int = 50, notebook_path: str | None = None
+    ) -> tuple[list[Session], int]:
+        """Sessions newest-updated first (of one status, attached to one notebook, if given), and how many match."""
+        matching = [
+            s for s in self._sessions.values()
+            if (status is None or s.record.status == status)
+            and (notebook_path is None or s.record.notebook_path == notebook_path)
+        ]
         matching.sort(key=lambda s: s.record.updated_at, reverse=True)
         return matching[:limit], len(matching)
 
@@ -229,6 +260,8 @@ class SessionService:
             workspace_path=self.workspace.api_path(session.folder),
             missing_api_key=missing_api_key(record.model, self.config.api_base),
             running_task=self._running_task(session) if session.busy else None,
+            kernel_id=session.kernel.kernel_id,
+            notebook_markdown_cells=self.config.notebook_markdown_cells,
         )
 
     def _running_task(self, session: Session) -> RunningTask | None:
@@ -244,6 +277,13 @@ class SessionService:
                 return RunningTask(message=record["data"].get("message", ""), completed_rounds=rounds)
         return None
 
+    def workspace_from_notebook(self, session: Session) -> str | None:
+        """The session folder relative to the folder of its notebook (an attached kernel's working directory)."""
+        if not session.record.notebook_path:
+            return None
+        notebook_dir = PurePosixPath(session.record.notebook_path).parent.as_posix()
+        return posixpath.relpath(self.workspace.api_path(session.folder), notebook_dir)
+
     def resolve_model(self, session: Session, model: str | None = None) -> str:
         """Explicit > session > configured default (itself DSAGENT_DEFAULT_MODEL > LLM_MODEL > gpt-4o)."""
         return model or session.record.model or self.config.default_model
@@ -251,11 +291,22 @@ class SessionService:
     # --- changes ---------------------------------------------------------------------------------
 
     async def create(self, request: CreateSessionRequest) -> Session:
-        """Create folders and record, then boot the kernel in the background; 400 outside the policy."""
-        model = request.model or self.config.default_model
-        hitl_mode = request.hitl_mode or self.policy.default_hitl_mode
-        self.policy.check_model(model)
-        self.policy.check_hitl_mode(hitl_mode)
+        """Create folders and record, then boot the kernel in the background; 400 outside the policy.
+
+        A session attached to a notebook answers with the notebook's kernel id: found (or started)
+        before the answer, so a client sees at once which kernel it shares.
+        """
+        self.policy.check_model(request.model or self.config.default_model)
+        self.policy.check_hitl_mode(request.hitl_mode or self.policy.default_hitl_mode)
+        if request.notebook_path is None:
+            return await self._create(request, None, None)
+        path = await self.attachments.check(request.notebook_path)
+        async with self._attach_lock:
+            self._check_free(path)
+            kernel_id = await self.attachments.kernel_for(path)
+            return await self._create(request, path, kernel_id)
+
+    async def _create(self, request: CreateSessionRequest, notebook_path: str | None, kernel_id: str | None) -> Session:
         session_id = new_session_id()
         while session_id in self._sessions:
             session_id = new_session_id()
@@ -265,8 +316,9 @@ class SessionService:
             name=request.name or f"Session {datetime.now():%Y-%m-%d %H:%M}",
             created_at=created,
             updated_at=created,
-            model=model,
-            hitl_mode=hitl_mode,
+            model=request.model or self.config.default_model,
+            hitl_mode=request.hitl_mode or self.policy.default_hitl_mode,
+            notebook_path=notebook_path,
         )
         folder = self.workspace.create_session_dirs(session_id)
         try:
@@ -274,10 +326,49 @@ class SessionService:
         except OSError:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        session = self._session(record, folder)
+        session = Session(
+            record, folder, self._kernel(record, folder, kernel_id), self.config.hitl_timeout, on_logged=self._logged
+        )
         self._sessions[session_id] = session
         self.start_kernel(session)
         return session
+
+    def _check_free(self, path: str, session: Session | None = None) -> None:
+        """One session per notebook: two agents writing cells into one notebook would interleave them."""
+        for other in self._sessions.values():
+            if other is not session and other.record.notebook_path == path and other.record.status != SessionStatus.archived:
+                raise NotebookTaken(path, other.id)
+
+    async def attach(self, session: Session, notebook_path: str | None) -> None:
+        """Move the session to a notebook's kernel (``None``: back to a kernel of its own).
+
+        A kernel of its own is shut down; a notebook's kernel is only let go, and keeps running.
+        """
+        if session.busy:
+            raise SessionBusy("Session is running a task; wait for it or cancel it before changing its notebook")
+        kernel_id = None
+        if notebook_path is not None:
+            notebook_path = await self.attachments.check(notebook_path)
+            if notebook_path == session.record.notebook_path:
+                return
+        async with self._attach_lock:
+            if notebook_path is not None:
+                self._check_free(notebook_path, session)
+                kernel_id = await self.attachments.kernel_for(notebook_path)
+            await self._let_go(session)
+            session.record.notebook_path = notebook_path
+            session.record.written_through = session.events.last_seq  # earlier history stays out of it
+            session.kernel = self._kernel(session.record, session.folder, kernel_id)
+        self.start_kernel(session)
+
+    async def _let_go(self, session: Session) -> None:
+        """Wait out a kernel boot in flight, then shut our kernel down or detach from the notebook's
+        (whose cells logged so far are written first, unless a window holds it)."""
+        if session.kernel_start is not None:
+            await asyncio.gather(session.kernel_start, return_exceptions=True)
+        await session.kernel.shutdown()
+        await self.cells.flush(session)
+        await self.cells.forget(session)
 
     def start_kernel(self, session: Session) -> None:
         """Boot the kernel without making the caller wait; failures surface on first use."""
@@ -321,10 +412,18 @@ class SessionService:
         await self.save(session)
         return result
 
-    async def reset(self, session: Session) -> KernelState:
-        """Restart the kernel: variables are gone, the workspace cwd and standard imports are back."""
+    async def reset(self, session: Session, restart_user_kernel: bool = False) -> KernelState:
+        """Restart the kernel: variables are gone, the workspace cwd and standard imports are back.
+
+        For an attached session that is the user's notebook kernel: done only when asked for explicitly.
+        """
         if session.busy:
             raise SessionBusy("Session is running a task; cancel it before resetting the kernel")
+        if session.record.notebook_path and not restart_user_kernel:
+            raise UserKernelReset(
+                f"Resetting this session restarts the kernel of notebook {session.record.notebook_path}: every "
+                "variable the user defined there is lost. Repeat with restart_user_kernel=true to do it."
+            )
         kernel = await self.kernel(session)
         state = await kernel.restart()
         self.reactivate(session)  # saved below
@@ -353,12 +452,15 @@ class SessionService:
     async def update(self, session: Session, request: UpdateSessionRequest) -> Session:
         """Apply the given fields; model and HITL mode take effect from the next model call or pause.
         Setting the status to ``archived`` archives the session (its kernel stops). Nothing changes
-        when a model or mode lies outside the policy (400)."""
+        when a model or mode lies outside the policy (400). ``notebook_path`` counts when present,
+        even as ``null`` (detach)."""
         if request.model is not None:
             self.policy.check_model(request.model)
         if request.hitl_mode is not None:
             self.policy.check_hitl_mode(request.hitl_mode)
-        changes = request.model_dump(exclude_none=True)
+        if "notebook_path" in request.model_fields_set:
+            await self.attach(session, request.notebook_path)
+        changes = request.model_dump(exclude_none=True, exclude={"notebook_path"})
         if changes.get("status") == SessionStatus.archived and session.record.status != SessionStatus.archived:
             await self.archive(session)
         for field, value in changes.items():
@@ -374,16 +476,13 @@ class SessionService:
             await asyncio.to_thread(save_record, session.folder, session.record.model_copy())
 
     async def archive(self, session: Session) -> Session:
-        """Stop the kernel and mark the session archived; its files and history stay.
-
-        A kernel still booting (a session created a moment ago) is waited for, as on delete: else the
-        boot would go on to start it after the archive, for a session that says it has none.
-        """
+        """Stop the kernel (detach from a notebook's) and mark the session archived; its files and history stay."""
         if session.busy:
             raise SessionBusy("Session is running a task; cancel it before archiving")
-        if session.kernel_start is not None:
-            await asyncio.gather(session.kernel_start, return_exceptions=True)
-        await session.kernel.shutdown()
+        await self._let_go(session)
+        if session.record.notebook_path:  # detached: a later use starts a kernel of its own
+            session.record.notebook_path = None
+            session.kernel = self._kernel(session.record, session.folder)
         session.record.status = SessionStatus.archived
         await self.save(session)
         return session
@@ -396,6 +495,8 @@ class SessionService:
         if session.kernel_start is not None:
             await asyncio.gather(session.kernel_start, return_exceptions=True)
         await session.kernel.shutdown()
+        await self.cells.flush(session)  # the user's notebook keeps the agent's last cells
+        await self.cells.forget(session)
         await self.notebooks.forget(session)
         self._sessions.pop(session.id, None)
         await asyncio.to_thread(shutil.rmtree, session.folder, ignore_errors=True)
@@ -408,5 +509,6 @@ class SessionService:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.notebooks.flush_all(self._sessions.values())
+        await asyncio.gather(*(self.cells.flush(s) for s in self._sessions.values()))
         for session in self._sessions.values():
             session.kernel.close()

@@ -23,7 +23,7 @@ async def start_stream(client, sid, message):
     async def pump():
         events = []
         async for ev in client.events("POST", f"/api/sessions/{sid}/chat/stream", json={"message": message}):
-            if ev["event"] not in ("comment", "llm_delta"):
+            if ev["event"] not in ("comment", "llm_delta", "code_output"):
                 events.append(ev)
                 await queue.put(ev)
         return events

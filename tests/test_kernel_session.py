@@ -14,6 +14,7 @@ from jupyter_client.asynchronous import AsyncKernelClient
 
 from dsagent_ext.engine.introspect import MESSAGE_CHARS
 from dsagent_ext.engine.kernel import DIED_ERROR, KernelSession
+from dsagent_ext.engine.outputs import strip_ansi
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -282,3 +283,64 @@ async def test_culled_kernel_is_replaced_and_shutdown_removes_it(jp_serverapp, k
     assert not kernel.is_alive and not kernel.snapshot.is_running
     await kernel.shutdown()
     assert (await kernel.state()).is_running is False
+
+
+async def test_outputs_in_notebook_form(kernel):
+    """Each output as a notebook holds it, in order: streams, a DataFrame's HTML, a figure, the error."""
+    arrived = []
+    code = (
+        "import sys\nprint('one')\nprint('two')\nprint('warn', file=sys.stderr)\n"
+        "display(pd.DataFrame({'a': [1, 2]}))\nplt.plot([1, 2]); plt.show()\nprint('three')\n"
+        "def f():\n    raise KeyError('missing')\nf()"
+    )
+    result = await kernel.execute(code, timeout=30, on_output=arrived.append)
+    assert not result.success
+    kinds = [(o["output_type"], o.get("name")) for o in result.outputs]
+    assert kinds == [
+        ("stream", "stdout"), ("stream", "stderr"), ("display_data", None), ("display_data", None),
+        ("stream", "stdout"), ("error", None),
+    ]
+    assert result.outputs[0]["text"] == "one\ntwo\n"
+    table = result.outputs[2]["data"]
+    assert "<table" in table["text/html"] and "a" in table["text/plain"]
+    assert base64.b64decode(result.outputs[3]["data"]["image/png"]).startswith(b"\x89PNG")
+    error = result.outputs[-1]
+    assert error["ename"] == "KeyError" and error["evalue"] == "'missing'"
+    assert any("raise KeyError('missing')" in strip_ansi(line) for line in error["traceback"])
+    assert result.execution_count is not None and result.execution_count >= 1
+    # what a notebook shows as text: stdout, stderr, then the error
+    assert result.output.startswith("one\ntwo\n") and result.output.endswith(result.error)
+    assert result.output == result.stdout + result.stderr + result.error
+    # the same outputs arrived live, stream text in pieces that add up
+    live_streams = "".join(o["text"] for o in arrived if o["output_type"] == "stream" and o["name"] == "stdout")
+    assert live_streams == "one\ntwo\nthree\n"
+    assert [o for o in arrived if o["output_type"] != "stream"] == [o for o in result.outputs if o["output_type"] != "stream"]
+
+    counted = await kernel.execute("6 * 7", timeout=10)
+    (value,) = counted.outputs
+    assert value == {
+        "output_type": "execute_result", "data": {"text/plain": "42"}, "metadata": {},
+        "execution_count": counted.execution_count,
+    }
+    assert counted.execution_count == result.execution_count + 1
+
+
+async def test_each_output_is_capped_with_a_marker(jp_serverapp, workspace, jp_asyncio_loop):
+    path, cwd = workspace
+    kernel = KernelSession(jp_serverapp.kernel_manager, kernel_name="python3", path=path, cwd=cwd, output_cap=1000)
+    try:
+        code = (
+            "from IPython.display import HTML\nprint('x' * 3000)\n"
+            "display(HTML('<b>' + 'y' * 3000 + '</b>'))\n"
+            "for i in range(20):\n    display(HTML('<i>' + 'z' * 500 + '</i>'))"
+        )
+        result = await kernel.execute(code, timeout=30)
+        stream, html, *rest = result.outputs
+        assert stream["text"] == "x" * 1000 + "\n[... output truncated: 2001 characters omitted ...]"
+        assert html["metadata"] == {"dsagent_truncated": True} and list(html["data"]) == ["text/plain"]
+        assert html["data"]["text/plain"].endswith("[... output truncated: text/html omitted ...]")
+        # all outputs together stay within four times the cap; the rest is counted, not kept
+        assert sum(len(o.get("text", "")) + len(str(o.get("data", ""))) for o in result.outputs) < 6000
+        assert rest[-1]["output_type"] == "stream" and "more outputs omitted" in rest[-1]["text"]
+    finally:
+        await kernel.shutdown()

@@ -32,7 +32,7 @@ async def test_chat_streams_live(jp_ws_fetch, client, fake_llm):
     assert connected["type"] == "connected" and connected["session_id"] == sid
     ws.write_message(json.dumps({"type": "chat", "content": "say hi"}))
     messages = await receive(ws)
-    types = [m["type"] for m in messages if m["type"] != "llm_delta"]
+    types = [m["type"] for m in messages if m["type"] not in ("llm_delta", "code_output")]
     assert types == [
         "thinking", "llm_response", "code_executing", "code_result", "round_complete",
         "thinking", "llm_response", "round_complete", "done",
@@ -40,7 +40,10 @@ async def test_chat_streams_live(jp_ws_fetch, client, fake_llm):
     # deltas arrive before the full response: live, not after the round
     first_response = next(i for i, m in enumerate(messages) if m["type"] == "llm_response")
     assert sum(m["type"] == "llm_delta" for m in messages[:first_response]) >= 5
-    assert messages[3 + sum(m["type"] == "llm_delta" for m in messages[:first_response])]["data"]["stdout"] == "hi\n"
+    result = next(m for m in messages if m["type"] == "code_result")["data"]
+    assert result["stdout"] == "hi\n" and result["output"] == "hi\n" and result["round"] == 1
+    live = [m["data"] for m in messages if m["type"] == "code_output"]
+    assert live == [{"round": 1, "output": {"output_type": "stream", "name": "stdout", "text": "hi\n"}}]
     assert [m["data"]["answer"] for m in messages if m["type"] == "round_complete"][-1] == "said hi"
     # a task started over REST reaches the socket too
     fake_llm.script("<answer>from rest")

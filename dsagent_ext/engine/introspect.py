@@ -26,15 +26,17 @@ MESSAGE_CHARS = 4_000_000
 # event loop only ever see small messages. (IPython swaps the streams' ``write`` around every cell, so
 # the split is made where ipykernel turns its buffer into messages.)
 _SETUP = """\
-def __dsagent_setup(cwd):
-    import os, warnings
+def __dsagent_setup(cwd, own):
+    import os, sys, warnings
     found = os.path.isdir(cwd)
     print("%s", found)
-    if found:
-        os.chdir(cwd)
-    for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
-        warnings.filterwarnings("ignore", category=category)
-    get_ipython().run_line_magic("matplotlib", "inline")
+    if own:
+        if found:
+            os.chdir(cwd)
+        for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
+            warnings.filterwarnings("ignore", category=category)
+    if own or "matplotlib.pyplot" not in sys.modules:  # a user's own backend choice stays
+        get_ipython().run_line_magic("matplotlib", "inline")
     __dsagent_split_writes()
 def __dsagent_split_writes(limit=%d):
     import sys
@@ -49,7 +51,7 @@ def __dsagent_split_writes(limit=%d):
         pieces.splits = True
         stream._flush_buffers = pieces
 try:
-    __dsagent_setup(%r)
+    __dsagent_setup(%r, %r)
 finally:
     del __dsagent_split_writes
     del __dsagent_setup
@@ -58,6 +60,9 @@ try:  # which namespace this is: a new process (or a %%reset one) draws a new id
 except NameError:
     __dsagent_incarnation = __import__("uuid").uuid4().hex
 print("%s", __dsagent_incarnation)
+"""
+# the agent's own kernel starts with the imports its prompt promises; a user's kernel is left as it is
+_IMPORTS = """\
 import os
 import numpy as np
 import pandas as pd
@@ -134,9 +139,15 @@ STATE_EXPRESSION = "__dsagent_state()"
 INTROSPECT_CODE = _HELPER + "print(__dsagent_state())\n"
 
 
-def setup_code(cwd: str) -> str:
-    """The setup cell for a kernel whose workspace is ``cwd`` (it also defines the state helper)."""
-    return _SETUP % (_WORKSPACE_MARK, MESSAGE_CHARS, cwd, _INCARNATION_MARK) + _HELPER
+def setup_code(cwd: str, *, own: bool = True) -> str:
+    """The setup cell for a kernel whose workspace is ``cwd`` (it also defines the state helper).
+
+    ``own=False``: the kernel of a user's notebook. Its namespace gains only ``__dsagent_state`` and
+    ``__dsagent_incarnation``; its working directory, warning filters and imports stay the user's
+    (matplotlib is made inline only when the user has not imported it yet).
+    """
+    setup = _SETUP % (_WORKSPACE_MARK, MESSAGE_CHARS, cwd, own, _INCARNATION_MARK)
+    return setup + (_IMPORTS if own else "") + _HELPER
 
 
 def workspace_found(setup_stdout: str) -> bool:

@@ -3,6 +3,11 @@
 Using ``serverapp.kernel_manager`` (never a private ``KernelManager``) keeps agent kernels listed in
 JupyterLab, subject to the server's culling, and remote in gateway mode. Only ``execute()`` plus
 ``get_iopub_msg`` is used to drive a cell, because ``execute_interactive`` breaks with gateway clients.
+
+An *attached* session works in the kernel of a user's notebook instead: it adopts the kernel id its
+``adopt`` callable finds (the notebook's, from the server's session manager) and never starts, restarts
+or shuts that kernel down on its own. The user's cells share it: ours wait until the kernel is free,
+their time limit runs from when the kernel takes them, and parent message ids keep outputs apart.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from queue import Empty, Queue
 from typing import Any
@@ -28,7 +33,7 @@ from .introspect import (
     setup_code,
     workspace_found,
 )
-from .outputs import CellOutput
+from .outputs import CellOutput, OutputSink
 
 START_TIMEOUT = 60.0  # kernel_info round trip after a (re)start
 RECOVER_TIMEOUT = 10.0  # how long the server's auto-restarter gets to bring a dead kernel back
@@ -37,8 +42,10 @@ INTERRUPT_GRACE = 5.0  # time for an interrupted cell to reach idle
 REPLY_TIMEOUT = 5.0  # shell reply after iopub idle
 INTROSPECT_TIMEOUT = 10.0
 QUEUE_POLL = 0.005  # how often a gateway client's message queues are checked (they are spun on otherwise)
+TURN_POLL = 0.1  # how often an attached session looks whether the user's cell has finished
 
 DIED_ERROR = "The kernel died while running this cell; it will be restarted on the next execution"
+USER_KERNEL_DEAD = "The notebook's kernel is not running; restart it from the notebook"
 
 class KernelSession:
     """One session's kernel: started through the server's kernel manager so it is listed, culled and remote-capable."""
@@ -53,16 +60,23 @@ class KernelSession:
         output_cap: int = 1_000_000,
         watches_activity: bool = False,
         log: logging.Logger | None = None,
+        adopt: Callable[[], Awaitable[str]] | None = None,
+        kernel_id: str | None = None,
     ) -> None:
         """``watches_activity``: the manager notes every message of its kernels in ``last_activity``
-        (jupyter_server's local manager does; a gateway's copy is only refreshed now and then)."""
+        (jupyter_server's local manager does; a gateway's copy is only refreshed now and then).
+        ``adopt``: attach to the kernel id it returns (``kernel_id`` when already known) instead of
+        starting one."""
         self._km = kernel_manager
         self.kernel_name = kernel_name
         self.path = path
         self.cwd = cwd
         self.output_cap = output_cap
         self.log = log or logging.getLogger(__name__)
-        self.kernel_id: str | None = None
+        self.kernel_id: str | None = kernel_id
+        self._adopt = adopt
+        self._ours_started = False  # the kernel has taken our current request (it is not queued behind another)
+        self._in_flight: str | None = None  # msg id of our request until its result is in
         self.snapshot = KernelState()
         self._fresh = False  # ``snapshot`` came back with our last cell (and no cell of ours ran since)
         self._described_at: Any = None  # the kernel's ``last_activity`` when ``snapshot`` came back
@@ -90,6 +104,11 @@ class KernelSession:
         return f"{self.kernel_id}/{self._namespace}"
 
     @property
+    def attached(self) -> bool:
+        """The kernel is a user's notebook kernel, not ours."""
+        return self._adopt is not None
+
+    @property
     def busy(self) -> bool:
         """A cell or an introspection currently holds the kernel."""
         return self._lock.locked()
@@ -101,10 +120,13 @@ class KernelSession:
         async with self._lock:
             await self._ensure_started()
 
-    async def execute(self, code: str, *, timeout: float, describe: bool = False) -> ExecutionResult:
+    async def execute(
+        self, code: str, *, timeout: float, describe: bool = False, on_output: OutputSink | None = None
+    ) -> ExecutionResult:
         """Run a cell, waiting at most ``timeout`` seconds for all of it.
 
-        With ``describe`` the kernel also describes its namespace in the same request (a few
+        ``on_output`` hears each nbformat output as it arrives (stream text in pieces). With
+        ``describe`` the kernel also describes its namespace in the same request (a few
         milliseconds in the kernel, no extra round trip), so the next ``state()`` is free.
         A failing cell is a result with ``success=False``; only a kernel that cannot be
         started raises (``RuntimeError`` or ``TimeoutError``).
@@ -113,7 +135,7 @@ class KernelSession:
             await self._ensure_started()
             self._cell_running = True
             try:
-                return await self._run(code, timeout=timeout, describe=describe)
+                return await self._run(code, timeout=timeout, describe=describe, on_output=on_output)
             finally:
                 self._cell_running = False
 
@@ -124,6 +146,13 @@ class KernelSession:
         when the kernel has not sent a single message since (so no other client, a console on this
         kernel, ran code), or with ``reuse`` (the agent's next round, moments later, behind a gateway).
         """
+        if self.attached and not self.snapshot.is_running:
+            # the user's namespace is what the model must see: wait for the attach (its setup describes it)
+            try:
+                async with self._lock:  # an attach under way holds it until its description is in
+                    await self._ensure_started()
+            except Exception as e:  # reported again, to the caller, when the kernel is used
+                self.log.warning("dsagent could not attach to the notebook's kernel: %s", e)
         if self.busy or self._client is None or not self.is_alive:
             return self.snapshot.model_copy(update={"is_running": self.is_alive})
         if self._fresh and (reuse or self._untouched()):
@@ -132,9 +161,26 @@ class KernelSession:
             return await self._introspect()
 
     async def interrupt(self) -> None:
-        """Interrupt the running cell (SIGINT locally, a REST call in gateway mode)."""
-        if self.is_alive:
-            await ensure_async(self._km.interrupt_kernel(self.kernel_id))
+        """Interrupt the running cell (SIGINT locally, a REST call in gateway mode); in a user's kernel
+        only a cell of ours, never the user's own cell our request is queued behind."""
+        if not self.is_alive:
+            return
+        if self.attached and not self._ours_started and not await self._taken_meanwhile():
+            return
+        await ensure_async(self._km.interrupt_kernel(self.kernel_id))
+
+    async def _taken_meanwhile(self) -> bool:
+        """Whether the kernel took our request after we stopped reading (a cancelled cell): what iopub
+        holds says so. Only looked at while no cell of ours reads iopub."""
+        if self._in_flight is None or self.busy or self._client is None:
+            return False
+        while True:
+            try:
+                msg = await self._get(self._client.get_iopub_msg, 0)
+            except (Empty, RuntimeError):
+                return False
+            if msg["parent_header"].get("msg_id") == self._in_flight:
+                return True
 
     async def restart(self) -> KernelState:
         """Restart the kernel process (all variables are lost) and return its fresh state."""
@@ -146,12 +192,12 @@ class KernelSession:
             return self.snapshot
 
     async def shutdown(self) -> None:
-        """Shut the kernel down through the manager; safe to call twice."""
+        """Shut the kernel down through the manager (a user's kernel is only let go); safe to call twice."""
         async with self._preempt():
             kernel_id, self.kernel_id = self.kernel_id, None
             self._disconnect()
             self.snapshot = self.snapshot.model_copy(update={"is_running": False})
-            if kernel_id is not None and kernel_id in self._km:
+            if not self.attached and kernel_id is not None and kernel_id in self._km:
                 await ensure_async(self._km.shutdown_kernel(kernel_id, now=True))
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -181,6 +227,9 @@ class KernelSession:
         # Poll the process too: a kernel that died between cells must not fail the next one.
         if self._client is not None and self.is_alive and await self._process_alive():
             return
+        if self._adopt is not None:
+            await self._attach()
+            return
         if self.kernel_id is not None and self.kernel_id in self._km:
             # Locally the server's restarter brings a dead kernel back under the same id;
             # shutting it down meanwhile would race that restart and could orphan a process.
@@ -196,6 +245,18 @@ class KernelSession:
             self._km.start_kernel(kernel_name=self.kernel_name, path=self.path)
         )
         self.log.info("dsagent kernel %s started in %s", self.kernel_id, self.path)
+        self._km.get_kernel(self.kernel_id).add_restart_callback(self._on_auto_restart, "restart")
+        await self._connect()
+
+    async def _attach(self) -> None:
+        """Connect to the notebook's kernel (found again if it was shut down or replaced meanwhile)."""
+        assert self._adopt is not None
+        self._disconnect()
+        if self.kernel_id is None or self.kernel_id not in self._km:
+            self.kernel_id = await self._adopt()
+        if not await self._wait_alive(RECOVER_TIMEOUT):
+            raise RuntimeError(USER_KERNEL_DEAD)
+        self.log.info("dsagent attached to kernel %s", self.kernel_id)
         self._km.get_kernel(self.kernel_id).add_restart_callback(self._on_auto_restart, "restart")
         await self._connect()
 
@@ -219,6 +280,8 @@ class KernelSession:
 
     async def _wait_ready(self, client: Any) -> None:
         """Wait for a kernel_info reply and for iopub to deliver, so no cell output is missed."""
+        if self.attached:
+            await self._wait_turn()  # kernel_info would queue behind the user's running cell
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             msg_id = client.kernel_info()
@@ -243,7 +306,7 @@ class KernelSession:
         try:
             await self._wait_ready(client)
             self._lost = False
-            setup = await self._run(setup_code(self.cwd), timeout=START_TIMEOUT, silent=True)
+            setup = await self._run(setup_code(self.cwd, own=not self.attached), timeout=START_TIMEOUT, silent=True)
             if self._client is None:
                 raise RuntimeError("The kernel died while starting")
         except BaseException:
@@ -283,7 +346,12 @@ class KernelSession:
 
     # -- one request -------------------------------------------------------------------------------
 
-    async def _run(self, code: str, *, timeout: float, silent: bool = False, describe: bool = False) -> ExecutionResult:
+    async def _run(
+        self, code: str, *, timeout: float, silent: bool = False, describe: bool = False,
+        on_output: OutputSink | None = None,
+    ) -> ExecutionResult:
+        if self.attached:
+            await self._wait_turn()
         started = time.monotonic()
         client = self._client
         if describe or not silent:
@@ -291,17 +359,22 @@ class KernelSession:
         if not silent:
             self.pristine = False
         expressions = {"state": STATE_EXPRESSION} if describe else {}
-        msg_id = client.execute(
+        self._ours_started = not self.attached  # our own kernel runs nobody else's cells we would wait for
+        msg_id = self._in_flight = client.execute(
             code, silent=silent, store_history=not silent, user_expressions=expressions,
             allow_stdin=False, stop_on_error=False,
         )
-        out = CellOutput(self.output_cap)
-        outcome = await self._collect(msg_id, out, started + timeout)
+        out = CellOutput(self.output_cap, on_output)
+        outcome = await self._collect(msg_id, out, timeout)
         error = out.error
         if outcome == "timeout":
             await self.interrupt()
-            outcome = await self._collect(msg_id, out, time.monotonic() + INTERRUPT_GRACE)
+            outcome = await self._collect(msg_id, out, INTERRUPT_GRACE)
             error = f"Timeout: execution exceeded {timeout:g}s and was interrupted"
+            if outcome == "timeout" and self.attached:
+                self._ours_started, self._in_flight = False, None  # not ours to restart: the user decides
+                error += "; it did not stop and is still running in the notebook's kernel"
+                return out.result(False, error, started)
             if outcome == "timeout":
                 self.log.warning("dsagent kernel %s ignored an interrupt; restarting", self.kernel_id)
                 self._cell_running = False  # from here on a start, not to be interrupted
@@ -313,6 +386,7 @@ class KernelSession:
             self._disconnect()
             self.snapshot = self.snapshot.model_copy(update={"is_running": False})
             return out.result(False, DIED_ERROR, started)
+        self._ours_started, self._in_flight = False, None
         reply = await self._reply(client, msg_id)
         status = reply["content"].get("status") if reply else None
         if status not in (None, "ok") and error is None:
@@ -338,12 +412,32 @@ class KernelSession:
             return None
         return getattr(self._km.get_kernel(self.kernel_id), "last_activity", None)
 
-    async def _collect(self, msg_id: str, out: CellOutput, deadline: float) -> str:
-        """Gather our request's iopub output until it is idle: "idle", "timeout" or "died"."""
+    async def _wait_turn(self) -> None:
+        """Send nothing while the server sees the kernel busy (a user's cell): it would only queue up
+        behind it, and a task cancelled meanwhile would still leave it to run later."""
+        while self._server_state() == "busy":
+            if self._lost or not await self._process_alive():
+                return
+            await asyncio.sleep(TURN_POLL)
+
+    def _server_state(self) -> str | None:
+        """The execution state the server tracks for the kernel from its messages (only a local manager
+        does; behind a gateway the time limit starting with our request is what protects us)."""
+        if not self._watches_activity or self.kernel_id not in self._km:
+            return None
+        return getattr(self._km.get_kernel(self.kernel_id), "execution_state", None)
+
+    async def _collect(self, msg_id: str, out: CellOutput, timeout: float) -> str:
+        """Gather our request's iopub output until it is idle: "idle", "timeout" or "died".
+
+        ``timeout`` runs from when the kernel takes the request: time spent queued behind another
+        client's cell (a user's, in an attached kernel) does not count.
+        """
+        deadline = time.monotonic() + timeout if self._ours_started else None
         while True:
-            remaining = deadline - time.monotonic()
             if self._lost:
                 return "died"
+            remaining = POLL_INTERVAL if deadline is None else deadline - time.monotonic()
             if remaining <= 0:
                 return "timeout"
             try:
@@ -354,6 +448,9 @@ class KernelSession:
                 continue
             except RuntimeError:  # gateway: the websocket router has stopped
                 return "died"
+            if deadline is None and msg["parent_header"].get("msg_id") == msg_id:
+                self._ours_started = True  # the kernel took our request: the time limit runs from now
+                deadline = time.monotonic() + timeout
             if msg["msg_type"] == "status":
                 state = msg["content"].get("execution_state")
                 if state in ("restarting", "dead"):  # a server relaying the kernel (gateway) saw it die

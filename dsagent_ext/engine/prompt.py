@@ -73,6 +73,16 @@ and figures shown inline still do. If the task needs an uploaded file, say that 
 read it and that an administrator must share the session workspace with the kernel hosts; do not \
 recreate or imitate the data. Check that a library imports before relying on it."""
 
+_NOTEBOOK = """\
+## Workspace
+You work in the kernel of the user's notebook `{notebook}`: the variables, dataframes, imports and \
+functions listed below are the user's. Use them, and do not overwrite or delete them unless asked; what \
+you define stays in the user's kernel afterwards. Every code block you send is added to the notebook as \
+a cell. The kernel's working directory is the notebook's folder: do not change it. Files the user \
+uploaded to this session are in `{workspace}/data/`; save results (plots with `savefig(..., dpi=150, \
+bbox_inches="tight")`, tables as CSV, fitted models) under `{workspace}/artifacts/`. Check that a \
+library imports before relying on it."""
+
 _HONESTY = """\
 ## Data honesty
 - Never invent, simulate or "assume" data unless the user explicitly asks for synthetic data.
@@ -99,21 +109,36 @@ def build_system_prompt(
     today: date | None = None,
     workspace_reachable: bool = True,
     kernel_notice: str | None = None,
+    notebook: str | None = None,
+    workspace: str | None = None,
+    notebook_view: str = "",
 ) -> str:
-    """The full system prompt for one model call; ``kernel_notice`` says what happened to the kernel."""
+    """The full system prompt for one model call.
+
+    ``kernel_notice`` says what happened to the kernel. ``notebook``: the session works in that
+    notebook's kernel, whose working directory is the notebook's folder; ``workspace`` is the session
+    folder as seen from there. ``notebook_view``: the user's notebook, already formatted and capped.
+    """
     today = today or date.today()
     context = kernel_context.strip() or "No kernel state is available yet."
-    sections = [
-        _ROLE,
-        f"Today's date: {today.isoformat()}",
-        _PROTOCOL,
-        _WORKSPACE if workspace_reachable else _NO_WORKSPACE,
-        _HONESTY,
-    ]
-    if kernel_notice:
-        sections.append(kernel_notice)
-    sections.append(f"## What the kernel holds now\n{context}")
-    return "\n\n".join(sections)
+    if not workspace_reachable:
+        where = _NO_WORKSPACE
+    elif notebook:
+        where = _NOTEBOOK.format(notebook=notebook, workspace=workspace or ".")
+    else:
+        where = _WORKSPACE
+    return "\n\n".join(
+        [
+            _ROLE,
+            f"Today's date: {today.isoformat()}",
+            _PROTOCOL,
+            where,
+            _HONESTY,
+            *([notebook_view] if notebook_view else []),
+            *([kernel_notice] if kernel_notice else []),
+            f"## What the kernel holds now\n{context}",
+        ]
+    )
 
 
 def new_kernel_notice(held: str, missing: list[str], restore: str | None = None) -> str:

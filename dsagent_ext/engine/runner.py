@@ -17,6 +17,7 @@ from ..models import ExecutionResult, HITLAction, KernelState, PlanResponse, Rou
 from .conversation import execution_feedback
 from .hitl import Decision, HITLGate, Pause, PauseKind
 from .llm import LLMClient, LLMError
+from .outputs import OutputSink
 from .prompt import build_system_prompt, describe_kernel
 from .protocol import ParsedReply, parse_plan, parse_reply
 
@@ -28,7 +29,9 @@ ABORTED = "Task aborted by user."
 class Executor(Protocol):
     """The kernel side: ``KernelSession`` satisfies it."""
 
-    async def execute(self, code: str, *, timeout: float, describe: bool = False) -> ExecutionResult: ...
+    async def execute(
+        self, code: str, *, timeout: float, describe: bool = False, on_output: OutputSink | None = None
+    ) -> ExecutionResult: ...
 
     async def state(self, *, reuse: bool = False) -> KernelState: ...
 
@@ -47,6 +50,8 @@ class RunConfig:
     max_rounds: int = 30
     code_timeout: float = 300
     feedback_chars: int = 10_000
+    notebook: str | None = None  # the user's notebook whose kernel the agent works in
+    workspace: str | None = None  # the session folder, relative to that kernel's working directory
 
 
 class Rejected(Exception):
@@ -84,14 +89,17 @@ class _Round:
 class AgentRunner:
     """Runs one user message to completion.
 
-    ``history`` loads the conversation before it; it is awaited after the first ``thinking`` event,
-    so clients see the task start before a long history is read (and maybe summarised).
+    ``history`` loads the conversation before it, and ``notebook`` the user's notebook; both are
+    awaited after the first ``thinking`` event, so clients see the task start before a long history
+    is read (and maybe summarised).
     """
 
     llm: LLMClient
     executor: Executor
     config: RunConfig
     history: Callable[[], Awaitable[list[dict[str, str]]]] | None = None
+    notebook: Callable[[], Awaitable[str]] | None = None  # the user's notebook for the prompt, read once per task
+    notebook_view: str = ""
     gate: HITLGate | None = None
     # after each round that leaves the task open, given the task's usage so far: the ``error`` event
     # that ends the task (a spending limit reached), or None to go on
@@ -177,11 +185,14 @@ class AgentRunner:
         await asyncio.sleep(0)
         if current.number == 1 and self.history is not None:
             messages[:0] = await self.history()
+        if current.number == 1 and self.notebook is not None:
+            self.notebook_view = await self.notebook()
         # later rounds reuse what came back with the last cell; the first asks the kernel (unless it
         # has been silent since its last description)
         state = await self.executor.state(reuse=current.number > 1)
         system = build_system_prompt(
-            describe_kernel(state), workspace_reachable=state.workspace_reachable, kernel_notice=self.kernel_notice
+            describe_kernel(state), workspace_reachable=state.workspace_reachable, kernel_notice=self.kernel_notice,
+            notebook=self.config.notebook, workspace=self.config.workspace, notebook_view=self.notebook_view,
         )
         prompt = [{"role": "system", "content": system}, *messages]
         parts: list[str] = []
@@ -200,10 +211,27 @@ class AgentRunner:
         assert current.code is not None
         yield AgentEvent("code_executing", {"code": current.code, "round": current.number})
         current.executing = True
-        # the description comes back with the result, ready for the next round's prompt
-        current.result = await self.executor.execute(current.code, timeout=self.config.code_timeout, describe=True)
+        arrived: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+
+        async def run_cell() -> ExecutionResult:
+            try:  # the description comes back with the result, ready for the next round's prompt
+                return await self.executor.execute(
+                    current.code or "", timeout=self.config.code_timeout, describe=True, on_output=arrived.put_nowait
+                )
+            finally:
+                arrived.put_nowait(None)
+
+        cell = asyncio.ensure_future(run_cell())
+        try:
+            while (output := await arrived.get()) is not None:
+                yield AgentEvent("code_output", {"round": current.number, "output": output})
+            current.result = await cell
+        finally:
+            if not cell.done():  # the task was cancelled: the caller interrupts the kernel
+                cell.cancel()
+                await asyncio.gather(cell, return_exceptions=True)
         current.executing = False
-        yield AgentEvent("code_result", current.result.model_dump(mode="json"))
+        yield AgentEvent("code_result", {**current.result.model_dump(mode="json"), "round": current.number})
 
     async def _pause(self, current: _Round, kind: PauseKind, **pending: Any) -> AsyncIterator[AgentEvent]:
         """If the mode pauses here, announce the request, wait, and record the decision."""

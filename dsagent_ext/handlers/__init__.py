@@ -11,7 +11,7 @@ FILENAME = r"([^/]+)"
 
 def route_table() -> list[tuple[str, Any]]:
     """``(pattern, handler)`` pairs; imported lazily so loading the extension stays cheap."""
-    from . import artifacts, chat, docs, files, health, hitl, kernel, models, policy, restore, sessions, ws
+    from . import artifacts, chat, claims, docs, files, health, hitl, kernel, models, policy, restore, sessions, ws
 
     return [
         (r"health", health.HealthHandler),
@@ -25,6 +25,7 @@ def route_table() -> list[tuple[str, Any]]:
         (rf"{SESSION}/archive", sessions.ArchiveHandler),
         (rf"{SESSION}/export", sessions.ExportHandler),
         (rf"{SESSION}/notebook", sessions.NotebookHandler),
+        (rf"{SESSION}/notebook/claim", claims.NotebookClaimHandler),
         (rf"{SESSION}/messages", sessions.MessagesHandler),
         (rf"{SESSION}/turns", sessions.TurnsHandler),
         (rf"{SESSION}/files", files.FilesHandler),

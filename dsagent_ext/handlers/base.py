@@ -133,7 +133,7 @@ class ApiKeyMixin:
         if status_code == 401:
             self.set_header("WWW-Authenticate", "ApiKey")
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps({"detail": detail}))
+        self.finish(json.dumps({"detail": detail, **(getattr(exc, "payload", None) or {})}))
 
 
 class DSAgentHandler(ApiKeyMixin, APIHandler):

@@ -29,7 +29,7 @@ class ChatHandler(ChatBase):
         """Run a task to its end and return its last round, plus every round and the usage."""
         session = self.session(session_id)
         request = self.parse_body(ChatRequest)
-        response, error = await self.runs.chat(session, request.message, self.identity)
+        response, error = await self.runs.chat(session, request.message, self.identity, request.notebook_context)
         if response is None or (error and not response.is_complete):
             raise web.HTTPError(502, (error or "The task failed").replace("%", "%%"))
         self.reply(response)
@@ -71,7 +71,7 @@ class ChatStreamHandler(EventStreamHandler):
         """Start a task and stream its events."""
         session = self.session(session_id)
         request = self.parse_body(ChatRequest)
-        await self._stream(self.runs.start(session, request.message, self.identity))
+        await self._stream(self.runs.start(session, request.message, self.identity, request.notebook_context))
 
     @web.authenticated
     @authorized

@@ -5,7 +5,7 @@ from __future__ import annotations
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from ..models import ExecuteCodeRequest
+from ..models import ExecuteCodeRequest, ResetKernelRequest
 from .base import DSAgentHandler
 
 
@@ -40,5 +40,9 @@ class ResetHandler(DSAgentHandler):
     @web.authenticated
     @authorized
     async def post(self, session_id: str) -> None:
-        """Restart the kernel."""
-        self.reply(await self.service.reset(self.session(session_id)))
+        """Restart the kernel; an attached session's only with ``restart_user_kernel=true`` (query or body)."""
+        session = self.session(session_id)
+        confirmed = self.get_query_argument("restart_user_kernel", "").lower() in ("true", "1")
+        if self.request.body:
+            confirmed = confirmed or self.parse_body(ResetKernelRequest).restart_user_kernel
+        self.reply(await self.service.reset(session, restart_user_kernel=confirmed))

@@ -34,16 +34,17 @@ class SessionRootHandler(DSAgentHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        """List sessions, most recently updated first."""
+        """List sessions, most recently updated first (``?notebook_path=``: those attached to that notebook)."""
         status = _choice(self.get_query_argument("status", None), [s.value for s in SessionStatus], "status")
         limit = self.query_int("limit", 50, low=1, high=100)
-        sessions, total = self.service.list(SessionStatus(status) if status else None, limit)
+        notebook_path = self.get_query_argument("notebook_path", None) or None
+        sessions, total = self.service.list(SessionStatus(status) if status else None, limit, notebook_path)
         self.reply(SessionListResponse(sessions=[self.service.response(s) for s in sessions], total=total))
 
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        """Create a session; its kernel boots in the background."""
+        """Create a session; its kernel boots in the background (an attached one's is the notebook's)."""
         request = self.parse_body(CreateSessionRequest)
         session = await self.service.create(request)
         self.set_header("Location", self.request.path.rstrip("/") + "/" + session.id)
@@ -60,7 +61,7 @@ class SessionHandler(DSAgentHandler):
     @web.authenticated
     @authorized
     async def put(self, session_id: str) -> None:
-        """Change name, status, model or HITL mode; only the fields given."""
+        """Change name, status, model, HITL mode or notebook; only the fields given."""
         session = self.session(session_id)
         request = self.parse_body(UpdateSessionRequest)
         self.reply(self.service.response(await self.service.update(session, request)))
@@ -68,7 +69,7 @@ class SessionHandler(DSAgentHandler):
     @web.authenticated
     @authorized
     async def delete(self, session_id: str) -> None:
-        """Delete a session with its kernel and folder."""
+        """Delete a session with its kernel and folder (a notebook's kernel keeps running)."""
         await self.service.delete(self.session(session_id))
         self.set_status(204)
         self.finish()

@@ -12,7 +12,7 @@ from typing import Any
 
 import nbformat
 from nbformat.corpus.words import generate_corpus_id
-from nbformat.notebooknode import NotebookNode
+from nbformat.notebooknode import NotebookNode, from_dict
 from nbformat.v4 import nbformat as NBFORMAT
 from nbformat.v4 import nbformat_minor as NBFORMAT_MINOR
 
@@ -60,7 +60,11 @@ def _capped(text: str) -> str:
     return text[:NOTEBOOK_OUTPUT_CAP] + f"\n[... {len(text) - NOTEBOOK_OUTPUT_CAP} characters omitted ...]\n"
 
 
-def _outputs(result: dict[str, Any]) -> list[Any]:
+def notebook_outputs(result: dict[str, Any]) -> list[Any]:
+    """A logged execution result's outputs as notebook nodes (rebuilt from the text fields for a log
+    written before results carried ``outputs``)."""
+    if result.get("outputs"):
+        return [from_dict(output) for output in result["outputs"]]
     outputs = []
     for name in ("stdout", "stderr"):
         if result.get(name):
@@ -109,8 +113,66 @@ def build_notebook(title: str, events: Iterable[dict[str, Any]]) -> nbformat.Not
             code_cell = new_code_cell(data.get("code", ""), execution_count=count)
             nb.cells.append(code_cell)
         elif event == "code_result" and code_cell is not None:
-            code_cell.outputs = _outputs(data)
+            code_cell.outputs = notebook_outputs(data)
             code_cell = None
         elif event == "hitl_resolved":
             nb.cells.append(new_markdown_cell(f"> **Human review:** {describe_decision(data)}"))
     return nb
+
+
+def agent_cells(
+    events: list[dict[str, Any]], after: int, session_id: str, markdown: bool = True
+) -> tuple[list[NotebookNode], str | None, int]:
+    """What the agent's logged events after seq ``after`` add to a user's notebook: new cells, the new
+    text of a plan cell already in it (or None), and the seq they go through.
+
+    A code cell per executed round (source, outputs, execution count, ``metadata.dsagent``); with
+    ``markdown``, one plan cell per task (its steps ticked as it advances) and the final answer. A
+    cell whose code is still running is left for the next call: the seq stops before it.
+    """
+    cells: list[NotebookNode] = []
+    plan_update: str | None = None
+    through = after
+    code: dict[str, Any] | None = None
+    plan_cell: NotebookNode | None = None  # this call's plan cell of the task
+    planned = False  # the task has its plan cell
+    number = None  # the round under way
+    for record in events:
+        event, data, seq = record["event"], record["data"], record["seq"]
+        if event == "user_message":
+            planned, plan_cell = False, None
+        elif event == "thinking":
+            number = data.get("round")
+        elif event == "plan" and markdown and seq > after:
+            text = "**Plan**\n\n" + "\n".join(
+                f"- [{'x' if step.get('completed') else ' '}] {step.get('description')}" for step in data.get("steps", [])
+            )
+            if not planned:
+                plan_cell = _agent_markdown(text, session_id, number, "plan")
+                cells.append(plan_cell)
+            elif plan_cell is not None:
+                plan_cell.source = text
+            else:
+                plan_update = text
+        if event == "plan":
+            planned = True
+        elif event == "code_executing":
+            code = data
+        elif event == "code_result" and code is not None and seq > after and "round" in data:
+            cell = new_code_cell(code.get("code", ""), execution_count=data.get("execution_count"))
+            cell.outputs = notebook_outputs(data)
+            cell.metadata["dsagent"] = NotebookNode(session_id=session_id, round=data["round"])
+            cells.append(cell)
+        elif event == "round_complete" and markdown and seq > after and data.get("stop_reason") == "answer":
+            cells.append(_agent_markdown(data.get("answer") or "", session_id, data.get("round"), "answer"))
+        if event == "code_result":
+            code = None
+        if seq > after and code is None:
+            through = seq
+    return cells, plan_update, through
+
+
+def _agent_markdown(text: str, session_id: str, number: int | None, kind: str) -> NotebookNode:
+    cell = new_markdown_cell(text.strip())
+    cell.metadata["dsagent"] = NotebookNode(session_id=session_id, round=number, kind=kind)
+    return cell

@@ -37,6 +37,8 @@ class SessionRecord(Model):
     kernel_incarnation: str | None = None
     kernel_names: list[str] = []
     kernel_description: str = ""
+    notebook_path: str | None = None  # the user's notebook whose kernel the session works in
+    written_through: int | None = None  # seq of the last event whose cell is in that notebook
 
     def touch(self) -> None:
         self.updated_at = now()

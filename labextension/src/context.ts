@@ -1,7 +1,10 @@
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
+import { ISignal } from '@lumino/signaling';
 import { createContext, useContext } from 'react';
 
 import { DSAgentClient } from './api/client';
+import { Ask } from './notebook/commands';
+import { NotebookSessions } from './notebook/sessions';
 
 /** What every component of the panel may need from JupyterLab. */
 export interface PanelServices {
@@ -9,6 +12,10 @@ export interface PanelServices {
   rendermime: IRenderMimeRegistry;
   /** Open a file (path relative to the server root) in a JupyterLab tab. */
   openPath: (path: string) => void;
+  /** The open notebooks and the sessions working in them. */
+  notebooks: NotebookSessions;
+  /** Tasks asked for from a notebook (quick actions), for the panel to start. */
+  asks: ISignal<unknown, Ask>;
 }
 
 export const ServicesContext = createContext<PanelServices | null>(null);

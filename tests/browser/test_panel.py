@@ -248,3 +248,24 @@ def test_session_list_rename_archive_delete(panel, lab, tmp_path):
     panel.page.locator(".jp-Dialog").get_by_role("button", name="Delete").click()
     expect(sessions.locator("li", has_text="Renamed")).to_have_count(0)
     assert "Renamed" not in [s["name"] for s in lab.api("GET", "api/sessions")["sessions"]]
+
+
+def test_rich_outputs_render_as_in_a_notebook(panel, fake):
+    fake.script(
+        "<code>\nimport pandas as pd\nfrom IPython.display import Markdown, display\n"
+        "display(Markdown('Total: **60**'))\nprint('shown as text')\n"
+        "pd.DataFrame({'month': [1, 2, 3], 'sales': [10, 30, 20]})\n</code>",
+        "<answer>A table.",
+    )
+    panel.new_session("Rich outputs")
+    panel.send("show the table")
+    panel.wait_done()
+    rich = panel.root.locator(".jp-dsagent-transcript .jp-dsagent-rich-outputs")
+    # the DataFrame as a table and the markdown rendered, by JupyterLab's own renderers
+    expect(rich.locator("table tbody tr")).to_have_count(3)
+    expect(rich.locator("table th", has_text="sales")).to_be_visible()
+    expect(rich.locator(".jp-RenderedMarkdown strong")).to_have_text("60")
+    # text stays in the console, without the table's plain-text copy
+    text = panel.console_text()
+    assert "shown as text" in text and "month  sales" not in text
+    panel.screenshot("11-rich-outputs")

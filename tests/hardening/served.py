@@ -95,7 +95,7 @@ def events(http: httpx.Client, method: str, path: str, **kwargs: object) -> list
 def chat(http: httpx.Client, sid: str, message: str) -> list[dict]:
     """One streamed task, deltas left out."""
     stream = events(http, "POST", f"/api/sessions/{sid}/chat/stream", json={"message": message})
-    return [e for e in stream if e["event"] != "llm_delta"]
+    return [e for e in stream if e["event"] not in ("llm_delta", "code_output")]
 
 
 @contextmanager

@@ -32,7 +32,7 @@ def kernel_ids(server) -> set[str]:
 
 
 def assert_three_rounds(events: list[dict]) -> None:
-    names = [e["event"] for e in events if e["event"] != "llm_delta"]
+    names = [e["event"] for e in events if e["event"] not in ("llm_delta", "code_output")]
     assert names == ROUND_EVENTS * 2 + ["thinking", "llm_response", "round_complete", "done"], names
     outputs = [e["data"]["stdout"] for e in events if e["event"] == "code_result"]
     assert outputs == ["1\n", "2\n"]

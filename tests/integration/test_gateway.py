@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import httpx
+import nbformat
 import pytest
 from agent_task import SALES, run_plot_task, upload
 from procs import VENV_BIN, DSAgentServe, Proc, clean_env, free_port
@@ -155,7 +156,9 @@ async def test_restart_keeps_history_and_a_usable_kernel(served, gateway, llm):
     turns = (await client.call("GET", f"/api/sessions/{sid}/turns")).json()
     served.proc.stop(signal.SIGKILL)  # a crash: the gateway keeps running
     served.start()  # same root and port
-    assert (await client.call("GET", f"/api/sessions/{sid}")).json() == record
+    after = (await client.call("GET", f"/api/sessions/{sid}")).json()
+    assert {**after, "kernel_id": record["kernel_id"]} == record
+    assert after["kernel_id"] is None  # the old kernel is not adopted: a new one starts on demand
     assert (await client.call("GET", f"/api/sessions/{sid}/messages")).json() == messages
     assert (await client.call("GET", f"/api/sessions/{sid}/turns")).json() == turns
     # a new gateway kernel on demand, without the old variables
@@ -181,3 +184,22 @@ async def test_restore_into_a_new_gateway_kernel(served, gateway):
     assert not state["is_new"] and {v["name"]: v["value_preview"] for v in state["variables"]} == {"x": "42", "y": "43"}
     assert kernel_id not in gateway.kernel_ids()  # a new kernel on the gateway, not the old one
 
+async def test_attached_session_uses_the_notebooks_gateway_kernel(served, gateway, llm):
+    """A session attached to a notebook: the notebook's kernel runs on the gateway, and outlives the session."""
+    client = served.client()
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("base = 41")]), served.root / "attached.ipynb")
+    before = served.kernel_ids()
+    r = await client.call("POST", "/api/sessions", json={"notebook_path": "attached.ipynb"})
+    assert r.status_code == 201, r.text
+    session = r.json()
+    assert served.kernel_ids() - before == {session["kernel_id"]} and session["kernel_id"] in gateway.kernel_ids()
+    # the user's variable, defined in that kernel; the setup left the working directory alone
+    result = (await client.call("POST", f"/api/sessions/{session['id']}/kernel/execute", json={"code": "base = 41"})).json()
+    assert result["success"], result
+    llm.script("<code>\nanswer = base + 1\nprint(answer)\n</code>", "<answer>42</answer>")
+    events = await client.chat_stream(session["id"], "add one")
+    (code_result,) = [e["data"] for e in events if e["event"] == "code_result"]
+    assert code_result["outputs"] == [{"output_type": "stream", "name": "stdout", "text": "42\n"}]
+    assert "attached.ipynb" in llm.requests[-1]["messages"][0]["content"]
+    assert (await client.call("DELETE", f"/api/sessions/{session['id']}")).status_code == 204
+    assert session["kernel_id"] in gateway.kernel_ids() and session["kernel_id"] in served.kernel_ids()

@@ -12,6 +12,7 @@ import {
   KernelState,
   ModelCatalogue,
   Policy,
+  NotebookClaim,
   Session,
   SessionUpdate,
   StoredFile,
@@ -82,6 +83,29 @@ export class DSAgentClient {
 
   listSessions(): Promise<{ sessions: Session[]; total: number }> {
     return this.json('GET', [], undefined, '?limit=100');
+  }
+
+  /** The sessions attached to a notebook (at most one). */
+  async notebookSessions(path: string): Promise<Session[]> {
+    const query = `?notebook_path=${encodeURIComponent(path)}`;
+    return (await this.json<{ sessions: Session[] }>('GET', [], undefined, query)).sessions;
+  }
+
+  /** Take or renew the right to write the session's cells into the open notebook. */
+  claim(id: string, clientId: string, writtenThrough: number | null): Promise<NotebookClaim> {
+    return this.json('POST', [id, 'notebook', 'claim'], {
+      client_id: clientId,
+      written_through: writtenThrough
+    });
+  }
+
+  release(id: string, clientId: string): Promise<void> {
+    return this.json(
+      'DELETE',
+      [id, 'notebook', 'claim'],
+      undefined,
+      `?client_id=${encodeURIComponent(clientId)}`
+    );
   }
 
   createSession(body: SessionUpdate): Promise<Session> {

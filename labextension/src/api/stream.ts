@@ -6,6 +6,7 @@
 import { createParser } from 'eventsource-parser';
 
 import { ApiError, DSAgentClient } from './client';
+import { NotebookContext } from './types';
 
 export interface AgentEvent {
   event: string;
@@ -19,6 +20,8 @@ export interface StreamOptions {
   sessionId: string;
   /** Start a task with this message; without it, follow the session's latest task. */
   message?: string;
+  /** The open notebook the session works in, sent with the message. */
+  notebookContext?: NotebookContext;
   onEvent: (event: AgentEvent) => void;
   signal: AbortSignal;
 }
@@ -27,7 +30,7 @@ const MAX_RECONNECTS = 5;
 
 /** Resolves after `done`, or when aborted; rejects when the server refuses or stays unreachable. */
 export async function streamChat(options: StreamOptions): Promise<void> {
-  const { client, sessionId, message, onEvent, signal } = options;
+  const { client, sessionId, message, notebookContext, onEvent, signal } = options;
   const url = client.url('api', 'sessions', sessionId, 'chat', 'stream');
   let lastId: number | null = null;
   let finished = false;
@@ -51,7 +54,7 @@ export async function streamChat(options: StreamOptions): Promise<void> {
     try {
       const response = await client.fetch(url, {
         method: resume ? 'GET' : 'POST',
-        body: resume ? undefined : JSON.stringify({ message }),
+        body: resume ? undefined : JSON.stringify({ message, notebook_context: notebookContext }),
         headers,
         signal
       });
@@ -97,7 +100,10 @@ export async function streamRestore(
   await readEvents(response, onEvent);
 }
 
-async function readEvents(response: Response, onEvent: (event: AgentEvent) => void): Promise<void> {
+export async function readEvents(
+  response: Response,
+  onEvent: (event: AgentEvent) => void
+): Promise<void> {
   const parser = createParser({
     onEvent: message => {
       onEvent({

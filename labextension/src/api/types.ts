@@ -1,6 +1,7 @@
 /**
  * Bodies of the DSAgent HTTP API, as served by `dsagent_ext/models.py`.
  */
+import * as nbformat from '@jupyterlab/nbformat';
 
 export type HITLMode = 'none' | 'plan_only' | 'on_error' | 'plan_and_answer' | 'full';
 
@@ -26,6 +27,11 @@ export interface Session {
   hitl_mode: HITLMode;
   missing_api_key: string | null;
   running_task?: RunningTask | null;
+  /** The notebook the session works in (relative to the server root), or null: its own workspace. */
+  notebook_path?: string | null;
+  kernel_id?: string | null;
+  /** Whether plans and answers become markdown cells in the attached notebook. */
+  notebook_markdown_cells?: boolean;
 }
 
 export interface SessionUpdate {
@@ -33,6 +39,8 @@ export interface SessionUpdate {
   status?: SessionStatus;
   model?: string;
   hitl_mode?: HITLMode;
+  /** Attach to a notebook; null detaches. */
+  notebook_path?: string | null;
 }
 
 export interface ImageOutput {
@@ -41,7 +49,13 @@ export interface ImageOutput {
   data: string;
 }
 
+/** One output of a cell, in nbformat v4 form (`stream`, `execute_result`, `display_data`, `error`). */
+export type NotebookOutput = nbformat.IOutput;
+
 export interface ExecutionResult {
+  /** The outputs in order, as a notebook would store them. */
+  outputs?: NotebookOutput[];
+  execution_count?: number | null;
   stdout: string;
   stderr: string;
   error: string | null;
@@ -229,4 +243,23 @@ export interface Policy {
   spent_today: Spent;
   remaining_today_usd: number | null;
   session_spent: Spent | null;
+}
+
+/** The open notebook as the model sees it: the live cells, so unsaved edits count. */
+export interface NotebookContext {
+  cells: {
+    cell_type: 'code' | 'markdown' | 'raw';
+    source: string;
+    id?: string;
+    execution_count?: number | null;
+    outputs?: NotebookOutput[];
+  }[];
+  active_cell_index?: number;
+  selected_cell_indices?: number[];
+}
+
+export interface NotebookClaim {
+  client_id: string;
+  expires_in: number;
+  written_through: number | null;
 }

@@ -6,12 +6,13 @@ import { useCallback, useEffect, useReducer, useRef } from 'react';
 
 import { DSAgentClient } from '../api/client';
 import { AgentEvent, streamChat } from '../api/stream';
-import { HITLResponse, Session } from '../api/types';
+import { HITLResponse, NotebookContext, Session } from '../api/types';
 import { ChatState, chatReducer, initialState } from './model';
 
 export interface Chat {
   state: ChatState;
-  send: (message: string) => void;
+  /** Start a task; `focus` is the notebook cell it is about. */
+  send: (message: string, focus?: number) => void;
   stop: () => Promise<void>;
   decide: (decision: HITLResponse) => Promise<void>;
   dismissError: () => void;
@@ -19,14 +20,22 @@ export interface Chat {
   apply: (event: AgentEvent) => void;
 }
 
-export function useChat(client: DSAgentClient, sessionId: string, onRoundDone: () => void): Chat {
+export function useChat(
+  client: DSAgentClient,
+  sessionId: string,
+  onRoundDone: () => void,
+  /** Called as a task starts: the notebook the session works in, if it is open here. */
+  notebookContext: (focus?: number) => NotebookContext | undefined = () => undefined
+): Chat {
   const [state, dispatch] = useReducer(chatReducer, initialState);
   const abort = useRef<AbortController | null>(null);
   const roundDone = useRef(onRoundDone);
   roundDone.current = onRoundDone;
+  const context = useRef(notebookContext);
+  context.current = notebookContext;
 
   const follow = useCallback(
-    (message?: string) => {
+    (message?: string, focus?: number) => {
       abort.current?.abort();
       const controller = new AbortController();
       abort.current = controller;
@@ -34,6 +43,7 @@ export function useChat(client: DSAgentClient, sessionId: string, onRoundDone: (
         client,
         sessionId,
         message,
+        notebookContext: message === undefined ? undefined : context.current(focus),
         signal: controller.signal,
         onEvent: event => {
           dispatch({ type: 'event', event, now: Date.now() });
@@ -78,9 +88,9 @@ export function useChat(client: DSAgentClient, sessionId: string, onRoundDone: (
   }, [client, sessionId, follow]);
 
   const send = useCallback(
-    (message: string) => {
+    (message: string, focus?: number) => {
       dispatch({ type: 'send', message });
-      follow(message);
+      follow(message, focus);
     },
     [follow]
   );

@@ -2,6 +2,7 @@ import { caretLeftIcon, notebookIcon } from '@jupyterlab/ui-components';
 import React, { useCallback, useEffect, useRef, useState } from 'react';
 
 import { Session, SessionUpdate } from '../api/types';
+import { Ask } from '../notebook/commands';
 import { totalUsage } from '../chat/model';
 import { useChat } from '../chat/useChat';
 import { useServices } from '../context';
@@ -10,6 +11,7 @@ import { FilesPanel } from './FilesPanel';
 import { HitlCard } from './HitlCard';
 import { IconButton } from './IconButton';
 import { KernelBar } from './KernelBar';
+import { NotebookBar } from './NotebookBar';
 import { PlanPanel } from './PlanPanel';
 import { useAdmin } from './Policy';
 import { HitlModePicker, ModelPicker } from './SessionSettings';
@@ -18,17 +20,27 @@ import { Transcript, UsageLine } from './Transcript';
 /** One session: settings, plan, conversation, pending approval, files and the message box. */
 export function ChatView(props: {
   session: Session;
+  /** A task asked for from the notebook, to start once the chat is ready. */
+  ask: Ask | null;
+  onAsked: () => void;
   onBack: () => void;
   onUpdate: (update: SessionUpdate) => Promise<void>;
+  onDetach: () => void;
 }): JSX.Element {
-  const { client, openPath } = useServices();
+  const { client, openPath, notebooks } = useServices();
   const { session } = props;
   const [filesVersion, setFilesVersion] = useState(0);
   const [tasksDone, setTasksDone] = useState(0);
   const [notice, setNotice] = useState<string | null>(null);
   const [dragging, setDragging] = useState(false);
   const bumpFiles = useCallback(() => setFilesVersion(v => v + 1), []);
-  const chat = useChat(client, session.id, bumpFiles);
+  const chat = useChat(client, session.id, bumpFiles, (focus?: number) => {
+    // the session's notebook, as open in this window: the model sees it, the cells go below focus
+    const bridge = notebooks.bridgeOf(session.id);
+    const cell = focus !== undefined ? bridge?.panel.content.widgets[focus] : undefined;
+    bridge?.taskStarting(cell?.model.id);
+    return notebooks.contextFor(session.id, focus);
+  });
   const { state } = chat;
   // the kernel bar looks at the kernel again when a task ends
   useEffect(() => {
@@ -36,6 +48,15 @@ export function ChatView(props: {
       setTasksDone(n => n + 1);
     }
   }, [state.running]);
+  const { ask, onAsked } = props;
+  const { send } = chat;
+
+  useEffect(() => {
+    if (ask && state.loaded && !state.running) {
+      onAsked();
+      send(ask.message, ask.focus);
+    }
+  }, [ask, state.loaded, state.running, send, onAsked]);
   const usage = totalUsage(state.items);
   const banner = state.error ?? notice;
   const end = useRef<HTMLDivElement>(null);
@@ -68,6 +89,10 @@ export function ChatView(props: {
   };
 
   const openNotebook = () => {
+    if (session.notebook_path) {
+      openPath(session.notebook_path);
+      return;
+    }
     const folder = session.workspace_path;
     if (!folder) {
       return;
@@ -119,6 +144,13 @@ export function ChatView(props: {
           onClick={openNotebook}
         />
       </div>
+      {session.notebook_path && (
+        <NotebookBar
+          path={session.notebook_path}
+          onOpen={() => openPath(session.notebook_path as string)}
+          onDetach={props.onDetach}
+        />
+      )}
       <div className="jp-dsagent-settings">
         <ModelPicker
           key={`model-${pickers}`}

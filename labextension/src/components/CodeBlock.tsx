@@ -3,6 +3,7 @@ import React, { useEffect, useState } from 'react';
 import { Execution } from '../chat/model';
 import { ImageGallery } from './ImageGallery';
 import { Markdown, fenced } from './Markdown';
+import { RichOutputs, consoleText, richOutputs } from './RichOutputs';
 
 const BADGES = { running: 'Running', success: 'Success', error: 'Error' };
 
@@ -20,9 +21,8 @@ export function CodeBlock(props: { execution: Execution; live: boolean }): JSX.E
         </span>
       </div>
       <Markdown source={fenced(execution.code)} className="jp-dsagent-code-source" />
-      {result && (
-        <ConsoleBlock stdout={result.stdout} stderr={result.stderr} error={result.error} />
-      )}
+      {result && <ConsoleBlock {...consoleText(result)} error={result.error} />}
+      {result && <RichOutputs outputs={richOutputs(result)} />}
       {result && result.images.length > 0 && <ImageGallery images={result.images} />}
     </div>
   );

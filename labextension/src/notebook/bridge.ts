@@ -1,0 +1,256 @@
+/**
+ * One open notebook and the session attached to it: holds the claim (so the server leaves the file
+ * alone), follows the session's events and turns them into cells of the notebook model.
+ *
+ * Events are read from `GET .../chat/stream` with `Last-Event-ID`: a running task streams live
+ * (outputs as they arrive), an idle session answers at once with what was missed; the bridge asks
+ * again every few seconds, or at once when this window starts a task.
+ */
+import { NotebookPanel } from '@jupyterlab/notebook';
+import { IDisposable } from '@lumino/disposable';
+import { ISignal, Signal } from '@lumino/signaling';
+
+import { ApiError, DSAgentClient } from '../api/client';
+import { AgentEvent, readEvents } from '../api/stream';
+import { Session } from '../api/types';
+import { AgentCells } from './cells';
+
+const HEARTBEAT_MS = 5_000; // the claim lasts 30 s; renewing well within it survives a slow request
+const IDLE_POLL_MS = 2_000;
+const START_CHECKS_MS = [200, 600];
+const REPORT_DELAY_MS = 300; // cells written in a burst are reported in one claim
+
+export class NotebookBridge implements IDisposable {
+  readonly cells: AgentCells;
+  /** Whether this window writes the cells (another window may hold the claim). */
+  holdsClaim = false;
+  private writtenThrough: number | null = null;
+  private inTask = false;
+  private userCell = false;
+  private anchor: string | null = null;
+  private round = 0;
+  private timer: number | undefined;
+  private report: number | undefined;
+  private abort = new AbortController();
+  private wakeUp: (() => void) | null = null;
+  private disposedFlag = false;
+  private readonly pendingChanged_ = new Signal<this, boolean>(this);
+
+  constructor(
+    private readonly client: DSAgentClient,
+    readonly panel: NotebookPanel,
+    public session: Session,
+    private readonly clientId: string
+  ) {
+    this.cells = new AgentCells(() => panel.model, session.id);
+    void this.beat().then(() => this.follow());
+    this.timer = window.setInterval(() => void this.beat(), HEARTBEAT_MS);
+  }
+
+  get isDisposed(): boolean {
+    return this.disposedFlag;
+  }
+
+  /** True while the agent waits for approval of code shown as a pending cell. */
+  get pendingChanged(): ISignal<this, boolean> {
+    return this.pendingChanged_;
+  }
+
+  /** This window is about to start a task: its cells go below `cellId` (default: the active cell). */
+  taskStarting(cellId?: string): void {
+    this.anchor = cellId ?? this.panel.content.activeCell?.model.id ?? null;
+    // the request that starts the task is on its way: look again once it had time to arrive
+    START_CHECKS_MS.forEach(ms => window.setTimeout(() => this.wake(), ms));
+  }
+
+  /** Approve the pending cell: its text as the user left it (an edit is a `modify`). */
+  async approve(): Promise<void> {
+    const proposal = this.cells.proposal();
+    if (proposal && proposal.source !== proposal.original) {
+      await this.client.respond(this.session.id, {
+        action: 'modify',
+        modified_code: proposal.source
+      });
+    } else {
+      await this.client.respond(this.session.id, { action: 'approve' });
+    }
+  }
+
+  async reject(): Promise<void> {
+    await this.client.respond(this.session.id, { action: 'reject' });
+  }
+
+  dispose(): void {
+    if (this.disposedFlag) {
+      return;
+    }
+    this.disposedFlag = true;
+    window.clearInterval(this.timer);
+    window.clearTimeout(this.report);
+    this.abort.abort();
+    this.wake();
+    if (this.holdsClaim) {
+      // hand over: the server writes what comes next into the file
+      void this.client
+        .claim(this.session.id, this.clientId, this.writtenThrough)
+        .then(() => this.client.release(this.session.id, this.clientId))
+        .catch(() => undefined);
+    }
+    Signal.clearData(this);
+  }
+
+  private async beat(): Promise<void> {
+    if (this.disposedFlag) {
+      return;
+    }
+    try {
+      const claim = await this.client.claim(this.session.id, this.clientId, this.writtenThrough);
+      if (!this.holdsClaim || this.writtenThrough === null) {
+        this.writtenThrough = claim.written_through;
+      }
+      this.holdsClaim = true;
+    } catch (error) {
+      // 409: another window writes the cells; try again at the next beat
+      this.holdsClaim = false;
+      if (!(error instanceof ApiError)) {
+        console.warn('DSAgent: could not claim the notebook', error);
+      }
+    }
+  }
+
+  private wake(): void {
+    this.wakeUp?.();
+  }
+
+  private async follow(): Promise<void> {
+    const url = this.client.url('api', 'sessions', this.session.id, 'chat', 'stream');
+    while (!this.disposedFlag) {
+      if (this.holdsClaim) {
+        try {
+          const response = await this.client.fetch(url, {
+            headers: {
+              Accept: 'text/event-stream',
+              'Last-Event-ID': String(this.writtenThrough ?? 0)
+            },
+            signal: this.abort.signal
+          });
+          await readEvents(response, event => this.apply(event));
+        } catch (error) {
+          if (this.disposedFlag) {
+            return;
+          }
+          console.warn('DSAgent: lost the session stream, retrying', error);
+        }
+      }
+      await new Promise<void>(resolve => {
+        const timer = window.setTimeout(resolve, IDLE_POLL_MS);
+        this.wakeUp = () => {
+          window.clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wakeUp = null;
+    }
+  }
+
+  private apply(event: AgentEvent): void {
+    if (this.disposedFlag || !this.holdsClaim) {
+      return;
+    }
+    if (event.id !== null && this.writtenThrough !== null && event.id <= this.writtenThrough) {
+      return; // already in the notebook
+    }
+    const data = event.data ?? {};
+    if (event.event === 'code_executing' && data.source === 'user') {
+      this.userCell = true; // code a client ran through the API: not the agent's, no cell
+    } else if (this.userCell && event.event === 'code_result') {
+      this.userCell = false;
+    } else {
+      this.write(event.event, data);
+    }
+    this.advance(event);
+  }
+
+  /** One event of a task as cells. */
+  private write(name: string, data: any): void {
+    // a task begins with its first round (or with whatever comes first when joining mid-task)
+    if ((!this.inTask && name !== 'done') || (name === 'thinking' && data.round === 1)) {
+      this.inTask = true;
+      this.cells.startTask(this.anchor ?? this.panel.content.activeCell?.model.id ?? null);
+      this.anchor = null;
+    }
+    const markdown = this.session.notebook_markdown_cells !== false;
+    switch (name) {
+      case 'thinking':
+      case 'llm_response':
+        this.round = data.round ?? this.round;
+        break;
+      case 'plan':
+        if (markdown && data.steps?.length) {
+          this.cells.markdown('plan', this.round, planMarkdown(data));
+        }
+        break;
+      case 'hitl_request':
+        if (data.request_type === 'code' && data.code) {
+          this.cells.propose(this.round, data.code);
+          this.pendingChanged_.emit(true);
+        }
+        break;
+      case 'hitl_resolved':
+        if (data.request_type === 'code') {
+          if (data.action !== 'approve' && data.action !== 'modify') {
+            this.cells.withdraw();
+          }
+          this.pendingChanged_.emit(false);
+        }
+        break;
+      case 'code_executing':
+        if (data.source !== 'user') {
+          this.cells.code(data.round ?? this.round, data.code);
+        }
+        break;
+      case 'code_output':
+        this.cells.output(data.round ?? this.round, data.output);
+        break;
+      case 'code_result':
+        this.cells.result(data.round ?? this.round, data.outputs, data.execution_count ?? null);
+        break;
+      case 'round_complete':
+        if (data.stop_reason === 'cancelled' && data.execution_result) {
+          // a stopped cell's outputs so far come only with its round
+          const result = data.execution_result;
+          this.cells.result(data.round, result.outputs, result.execution_count ?? null);
+        }
+        if (markdown && data.has_answer && data.answer) {
+          this.cells.markdown('answer', data.round, data.answer);
+        }
+        break;
+      case 'done':
+        this.inTask = false;
+        this.cells.withdraw();
+        this.pendingChanged_.emit(false);
+        break;
+    }
+  }
+
+  private advance(event: AgentEvent): void {
+    if (event.id !== null) {
+      this.writtenThrough = event.id;
+      // tell the server soon: a reload or a closed tab must not write these cells again
+      this.report ??= window.setTimeout(() => {
+        this.report = undefined;
+        void this.beat();
+      }, REPORT_DELAY_MS);
+    }
+  }
+}
+
+/** The plan as a markdown task list. */
+function planMarkdown(plan: { steps?: { description: string; completed: boolean }[] }): string {
+  const steps = plan.steps ?? [];
+  return [
+    '**Plan**',
+    '',
+    ...steps.map(s => `- [${s.completed ? 'x' : ' '}] ${s.description}`)
+  ].join('\n');
+}
