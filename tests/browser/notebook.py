@@ -33,8 +33,7 @@ class Notebook:
 
     def open(self) -> Notebook:
         self.page.evaluate(
-            "async p => { await window.jupyterapp.commands.execute('docmanager:open', {path: p, factory: 'Notebook'}); }",
-            self.path,
+            "async p => { await window.jupyterapp.commands.execute('docmanager:open', {path: p}); }", self.path
         )
         expect(self.widget.locator(".jp-Cell").first).to_be_visible(timeout=60_000)
         self.wait_kernel_idle()
@@ -86,7 +85,16 @@ class Notebook:
     def set_source(self, index: int, source: str) -> None:
         """Edit a cell as typing would (through the editor's shared model)."""
         self.page.evaluate(
-            f"([p, i, s]) => ({_WIDGET})(p).content.widgets[i].model.sharedModel.setSource(s)", [self.path, index, source]
+            f"([p, i, s]) => ({_WIDGET})(p).content.widgets[i].model.sharedModel.setSource(s)",
+            [self.path, index, source],
+        )
+
+    def append_code_cell(self, source: str) -> int:
+        """A new code cell at the end, as the user would type it; its index."""
+        return self.page.evaluate(
+            f"([p, s]) => {{ const m = ({_WIDGET})(p).content.model;"
+            " m.sharedModel.insertCell(m.cells.length, {cell_type: 'code', source: s}); return m.cells.length - 1; }",
+            [self.path, source],
         )
 
 

@@ -85,15 +85,12 @@ def test_agent_cells_appear_in_the_open_notebook(panel, fake, lab, notebook):
 
 
 def test_fix_with_dsagent_on_an_error_cell(panel, fake, notebook):
-    index = len(notebook.model_cells())
-    notebook.page.evaluate(
-        "([p, s]) => { const w = [...window.jupyterapp.shell.widgets('main')].find(w => w.context && w.context.path === p);"
-        " w.content.model.sharedModel.insertCell(w.content.model.cells.length, {cell_type: 'code', source: s}); }",
-        [notebook.path, "print(total_sales)"],
-    )
+    index = notebook.append_code_cell("print(total_sales)")
     notebook.run(index)
     expect(notebook.cell(index)).to_contain_text("NameError")
-    fake.script("<code>\ntotal_sales = sales.sales.sum()\nprint(total_sales)\n</code>", "<answer>Defined it: 100.</answer>")
+    fake.script(
+        "<code>\ntotal_sales = sales.sales.sum()\nprint(total_sales)\n</code>", "<answer>Defined it: 100.</answer>"
+    )
     notebook.cell(index).locator(".jp-InputPrompt").click(button="right")
     panel.page.locator(".lm-Menu-item", has_text="Fix with DSAgent").click()
     expect(panel.root.locator(".jp-dsagent-user").last).to_have_text(f"Fix the error in cell [{index}].")
@@ -156,7 +153,8 @@ def test_stop_interrupts_the_notebook_kernel(panel, fake, lab, notebook):
     notebook.wait_kernel_idle(timeout=20_000)
     assert "".join(notebook.model_cells()[before]["source"]) == "import time\ntime.sleep(30)"
     sid = attached_session(lab)["id"]
-    assert lab.api("POST", f"api/sessions/{sid}/kernel/execute", {"code": "print(sales.shape)"})["stdout"].strip() == "(4, 2)"
+    check = lab.api("POST", f"api/sessions/{sid}/kernel/execute", {"code": "print(sales.shape)"})
+    assert check["stdout"].strip() == "(4, 2)"
 
 
 def test_undo_removes_the_agents_cells(panel, fake, notebook):

@@ -15,7 +15,7 @@ import { AgentEvent, readEvents } from '../api/stream';
 import { Session } from '../api/types';
 import { AgentCells } from './cells';
 
-const HEARTBEAT_MS = 5_000; // the claim lasts 30 s; renewing well within it survives a slow request
+const HEARTBEAT_MS = 5_000; // at most; always well within the lease, so a slow request is survived
 const IDLE_POLL_MS = 2_000;
 const START_CHECKS_MS = [200, 600];
 const REPORT_DELAY_MS = 300; // cells written in a burst are reported in one claim
@@ -30,6 +30,7 @@ export class NotebookBridge implements IDisposable {
   private anchor: string | null = null;
   private round = 0;
   private timer: number | undefined;
+  private heartbeatMs = HEARTBEAT_MS;
   private report: number | undefined;
   private abort = new AbortController();
   private wakeUp: (() => void) | null = null;
@@ -44,7 +45,7 @@ export class NotebookBridge implements IDisposable {
   ) {
     this.cells = new AgentCells(() => panel.model, session.id);
     void this.beat().then(() => this.follow());
-    this.timer = window.setInterval(() => void this.beat(), HEARTBEAT_MS);
+    this.heartbeat();
   }
 
   get isDisposed(): boolean {
@@ -85,7 +86,7 @@ export class NotebookBridge implements IDisposable {
       return;
     }
     this.disposedFlag = true;
-    window.clearInterval(this.timer);
+    window.clearTimeout(this.timer);
     window.clearTimeout(this.report);
     this.abort.abort();
     this.wake();
@@ -105,6 +106,7 @@ export class NotebookBridge implements IDisposable {
     }
     try {
       const claim = await this.client.claim(this.session.id, this.clientId, this.writtenThrough);
+      this.heartbeatMs = Math.min(HEARTBEAT_MS, (claim.expires_in * 1000) / 3);
       if (!this.holdsClaim || this.writtenThrough === null) {
         this.writtenThrough = claim.written_through;
       }
@@ -116,6 +118,12 @@ export class NotebookBridge implements IDisposable {
         console.warn('DSAgent: could not claim the notebook', error);
       }
     }
+  }
+
+  private heartbeat(): void {
+    this.timer = window.setTimeout(() => {
+      void this.beat().then(() => !this.disposedFlag && this.heartbeat());
+    }, this.heartbeatMs);
   }
 
   private wake(): void {
