@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from .engine.conversation import history_from_turns, summary_request
 from .engine.llm import LLMClient, LLMError, missing_api_key
+from .engine.model_workers import ModelWorkers, WorkerLLMClient
 from .engine.runner import AgentRunner, RunConfig
 from .models import ChatResponse, RoundResult, Usage
 from .sessions import LOG_ONLY, Session, SessionBusy, SessionService
@@ -107,10 +108,20 @@ class RunService:
         self.config = config
         self.sessions = sessions
         self.log = log
+        # litellm's per-chunk CPU runs in worker processes, off the loop that serves JupyterLab
+        self.workers = ModelWorkers(config.model_workers, log) if config.model_workers else None
 
     def llm(self) -> LLMClient:
         config = self.config
-        return LLMClient(config.api_base, config.temperature, config.max_tokens, timeout=config.model_timeout)
+        options = (config.api_base, config.temperature, config.max_tokens)
+        if self.workers is None:
+            return LLMClient(*options, timeout=config.model_timeout)
+        return WorkerLLMClient(self.workers, *options, timeout=config.model_timeout)
+
+    async def stop(self) -> None:
+        """Server stop, after the runs ended: the model workers exit."""
+        if self.workers is not None:
+            await self.workers.stop()
 
     def start(self, session: Session, message: str) -> Subscription:
         """Start a task and return a subscription that sees all of it; 409 when one is running."""
