@@ -29,7 +29,8 @@ def dsagent_config(request, agent_config):
 
 
 def names(events):
-    return [e["event"] for e in events if e["event"] != "llm_delta"]
+    """Event names, without deltas and keepalive comments (a slow first model call may get one)."""
+    return [e["event"] for e in events if e["event"] not in ("llm_delta", "comment")]
 
 
 async def test_three_round_plan_with_plot(client, fake_llm, jp_root_dir):
