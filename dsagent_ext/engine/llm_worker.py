@@ -28,7 +28,7 @@ from typing import Any
 
 from .llm import LLMClient, LLMError, load_litellm
 
-COALESCE = 0.03  # seconds: text arriving within this window after a piece was sent goes out together
+COALESCE = 0.05  # seconds: text arriving within this window after a piece was sent goes out together
 LINE_LIMIT = 256 * 2**20  # bytes of one protocol line (a request carries the whole conversation)
 
 Send = Callable[[dict[str, Any]], None]
@@ -72,9 +72,9 @@ class Coalescer:
 async def run_call(request: dict[str, Any], send: Send) -> None:
     """One model call; its outcome goes out as messages (never as an exception)."""
     call = request["id"]
-    client = LLMClient(**request["client"])
     deltas = Coalescer(lambda text: send({"id": call, "text": text}))
     try:
+        client = LLMClient(**request["client"])
         if request["op"] == "complete":
             text = await client.complete(request["model"], request["messages"])
             send({"id": call, "text": text, "end": True})
@@ -108,7 +108,7 @@ async def serve(reader: asyncio.StreamReader, send: Send) -> None:
             continue
         task = asyncio.create_task(run_call(request, send))
         calls[request["id"]] = task
-        task.add_done_callback(lambda done, call=request["id"]: calls.get(call) is done and calls.pop(call))
+        task.add_done_callback(lambda _, call=request["id"]: calls.pop(call, None))
     for task in calls.values():
         task.cancel()
     await asyncio.gather(*calls.values(), return_exceptions=True)

@@ -147,7 +147,7 @@ class WorkerLLMClient(LLMClient):
     async def stream(
         self, model: str, messages: list[dict], *, stop: list[str] | None = None
     ) -> AsyncIterator[LLMChunk]:
-        """Text as the worker sends it (pieces of ~30 ms of the stream), then one chunk with the usage.
+        """Text as the worker sends it (pieces of up to 50 ms of the stream), then one chunk with the usage.
 
         Cancelling the consumer cancels the call in the worker, which closes the model's stream.
         """
