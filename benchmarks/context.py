@@ -20,6 +20,12 @@ class Config:
     starts: int = 3  # server starts with and without the extension
     big_mb: float = 50  # size of the printing cell
     chunk_delay_ms: float = 20  # model delay between chunks when timing the first llm_delta
+    stream_loads: tuple[int, ...] = (1, 5, 20, 50)  # sessions streaming realistic replies at once
+    stream_tokens: int = 400  # one-token chunks per realistic reply
+    token_rate: float = 50  # tokens/s per stream (then once as fast as possible)
+    cpu_streams: int = 5  # sessions streaming while the server's CPU per chunk is measured
+    idle_seconds: float = 5  # the user's requests timed on the idle server
+    server_args: tuple[str, ...] = ()  # extra ``dsagent serve`` options (``--model-workers``)
 
 
 @dataclass

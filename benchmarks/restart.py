@@ -60,7 +60,7 @@ async def _history(b: Bench) -> None:
     task = _template(sessions, b.sessions[0])
     made = {rounds: _write_history(sessions, b.sessions[0], task, rounds) for rounds in b.config.history}
     await b.api.close()
-    b.server = dsagent_server(b.root, b.model.url, b.workdir)
+    b.server = dsagent_server(b.root, b.model.url, b.workdir, *b.config.server_args)
     b.api = Api(b.server.url)
     b.rows.append(Row("7", f"dsagent serve start with {len(list(sessions.iterdir()))} sessions on disk",
                       b.server.started_in * 1000))

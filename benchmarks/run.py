@@ -1,7 +1,7 @@
 """Benchmark DSAgent's own overhead next to the floor it runs on (issue 6): ``python benchmarks/run.py``.
 
 Starts the scripted model and ``dsagent serve`` on free 127.0.0.1 ports in a temporary folder, runs
-figures 1-10, prints the table and writes it as JSON under ``benchmarks/results/``. Everything it
+figures 1-12, prints the table and writes it as JSON under ``benchmarks/results/``. Everything it
 starts is ended by PID, whatever happens. ``--quick`` runs tiny counts (the smoke test uses it).
 """
 
@@ -20,13 +20,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import latency  # noqa: E402
 import restart  # noqa: E402
 import scale  # noqa: E402
+import streams  # noqa: E402
 from api import Api  # noqa: E402
 from context import Bench, Config  # noqa: E402
 from procs import dsagent_server, model_server  # noqa: E402
 from report import Row, table, write_json  # noqa: E402
 
-QUICK = Config(samples=3, creates=1, concurrent=2, loads=(2,), history=(4, 8), starts=1, big_mb=2)
-PHASES = {"latency": latency.run, "scale": scale.run, "restart": restart.run}
+QUICK = Config(samples=3, creates=1, concurrent=2, loads=(2,), history=(4, 8), starts=1, big_mb=2, stream_loads=(1,),
+               stream_tokens=40, cpu_streams=1, idle_seconds=1)
+PHASES = {"latency": latency.run, "scale": scale.run, "streams": streams.run, "restart": restart.run}
 
 
 def arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -34,6 +36,9 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     cli.add_argument("--quick", action="store_true", help="tiny counts: checks that the benchmark works")
     cli.add_argument("--samples", type=int, help="timed repetitions per latency figure (default 30)")
     cli.add_argument("--loads", help="concurrent streaming sessions, comma-separated (default 10,25,50)")
+    cli.add_argument("--streams", help="sessions streaming realistic replies, comma-separated (default 1,5,20,50)")
+    cli.add_argument("--tokens", type=int, help="one-token chunks per realistic reply (default 400)")
+    cli.add_argument("--model-workers", type=int, help="DSAgent.model_workers of the server (0: litellm in process)")
     cli.add_argument("--only", choices=sorted(PHASES), action="append", help="run only these phases")
     cli.add_argument("--out", type=Path, help="JSON file (default benchmarks/results/<time>.json)")
     return cli.parse_args(argv)
@@ -45,6 +50,12 @@ def config(args: argparse.Namespace) -> Config:
         base.samples = args.samples
     if args.loads:
         base.loads = tuple(int(n) for n in args.loads.split(","))
+    if args.streams:
+        base.stream_loads = tuple(int(n) for n in args.streams.split(","))
+    if args.tokens:
+        base.stream_tokens = args.tokens
+    if args.model_workers is not None:
+        base.server_args = (f"--DSAgent.model_workers={args.model_workers}",)
     return base
 
 
@@ -53,7 +64,7 @@ async def bench(cfg: Config, workdir: Path, phases: list[str]) -> Bench:
     root.mkdir()
     model = model_server(workdir)
     try:
-        server = dsagent_server(root, model.url, workdir)
+        server = dsagent_server(root, model.url, workdir, *cfg.server_args)
         b = Bench(cfg, workdir, root, model, server, Api(server.url))
         await asyncio.sleep(0.5)
         b.rows.append(Row("9", "server RSS, idle right after start", server.rss_mb(), unit="MB"))

@@ -264,6 +264,22 @@ class DSAgent(ExtensionApp):
     def _max_tokens_default(self) -> int:
         return int(_env("DSAGENT_MAX_TOKENS", "4096"))
 
+    model_workers = Integer(
+        help="""Worker processes that make the model calls (started on the first call, restarted when one
+        dies), so litellm's per-chunk CPU stays off the server's event loop. 0 makes the calls in the server
+        process. Falls back to DSAGENT_MODEL_WORKERS, then 1.""",
+    ).tag(config=True)
+
+    @default("model_workers")
+    def _model_workers_default(self) -> int:
+        return int(_env("DSAGENT_MODEL_WORKERS", "1"))
+
+    @validate("model_workers")
+    def _validate_model_workers(self, proposal: dict) -> int:
+        if proposal["value"] < 0:
+            raise ValueError("model_workers must be >= 0 (0 means calls in the server process)")
+        return proposal["value"]
+
     hitl_timeout = Float(
         help="""Seconds a human-in-the-loop pause waits before it counts as a reject.
         Falls back to DSAGENT_HITL_TIMEOUT, then 1800.""",
@@ -345,9 +361,10 @@ class DSAgent(ExtensionApp):
                 "DSAgent: default_model %s is outside the model policy: sessions must name a model", self.default_model
             )
         spending = Spending(self, Ledger(workspace.sessions_dir.parent, self.log), self.log)
+        self.run_service = RunService(self, self.session_service, restores, spending, self.log)
         self.settings.update(
             dsagent=self.session_service,
-            dsagent_runs=RunService(self, self.session_service, restores, spending, self.log),
+            dsagent_runs=self.run_service,
             dsagent_restores=restores,
             dsagent_spending=spending,
             dsagent_models=ModelLister(self, self.session_service.policy, self.log),
@@ -374,5 +391,6 @@ class DSAgent(ExtensionApp):
             self.session_service.cells.catch_up_later(session)
 
     async def stop_extension(self) -> None:
-        """Let running tasks end cleanly; kernels belong to the server's kernel manager."""
+        """Let running tasks end cleanly, then the model workers; kernels belong to the server's kernel manager."""
         await self.session_service.shutdown()
+        await self.run_service.stop()

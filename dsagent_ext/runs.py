@@ -16,6 +16,7 @@ from jupyter_core.utils import ensure_async
 from .engine.conversation import history_from_turns, summary_request
 from .engine.llm import LLMClient, LLMError, missing_api_key
 from .engine.notebook_context import describe_notebook
+from .engine.model_workers import ModelWorkers, WorkerLLMClient
 from .engine.runner import AgentRunner, RunConfig
 from .models import ChatResponse, NotebookContext, RoundResult, Usage
 from .restore import Plan, RestoreService, agent_notice, ends_restore
@@ -121,10 +122,20 @@ class RunService:
         self.restores = restores
         self.spending = spending
         self.log = log
+        # litellm's per-chunk CPU runs in worker processes, off the loop that serves JupyterLab
+        self.workers = ModelWorkers(config.model_workers, log) if config.model_workers else None
 
     def llm(self) -> LLMClient:
         config = self.config
-        return LLMClient(config.api_base, config.temperature, config.max_tokens, timeout=config.model_timeout)
+        options = (config.api_base, config.temperature, config.max_tokens)
+        if self.workers is None:
+            return LLMClient(*options, timeout=config.model_timeout)
+        return WorkerLLMClient(self.workers, *options, timeout=config.model_timeout)
+
+    async def stop(self) -> None:
+        """Server stop, after the runs ended: the model workers exit."""
+        if self.workers is not None:
+            await self.workers.stop()
 
     def start(
         self, session: Session, message: str, user: str, notebook: NotebookContext | None = None

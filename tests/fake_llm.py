@@ -1,7 +1,8 @@
 """A scripted OpenAI-compatible model server for tests.
 
 It runs on 127.0.0.1 in a background thread with its own event loop, so sync and async tests can
-both use it. Queue replies with ``script()``; every request body is kept in ``requests``.
+both use it. Queue replies with ``script()``; every request body is kept in ``requests``, and
+``dropped`` counts the replies a client abandoned mid-way.
 """
 
 from __future__ import annotations
@@ -49,6 +50,11 @@ def _usage(body: dict, text: str) -> dict:
 class _ChatHandler(RequestHandler):
     def initialize(self, fake: FakeLLM) -> None:
         self.fake = fake
+        self.cutting = False
+
+    def on_connection_close(self) -> None:
+        if not self.cutting:  # the client went away before the reply ended (cancelled, timed out)
+            self.fake.dropped += 1
 
     async def post(self) -> None:
         try:
@@ -115,6 +121,7 @@ class _ChatHandler(RequestHandler):
         await self._send(self._chunk(body, {"role": "assistant", "content": ""}))
         for n, piece in enumerate(pieces):
             if reply.cut_after is not None and n >= reply.cut_after:
+                self.cutting = True
                 self.request.connection.stream.close()  # drop mid-body, no terminating chunk
                 return
             if n and reply.chunk_delay:
@@ -167,6 +174,7 @@ class FakeLLM:
         self.models = ["scripted", "llama3:8b", "meta-llama/Llama-3.1-8B-Instruct"]  # served at /v1/models
         self.models_mode = "ok"  # "hang": never answer; "fail": 500
         self.model_requests = 0
+        self.dropped = 0  # replies whose client closed the connection before they ended
         self._replies: deque[FakeReply] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None

@@ -98,7 +98,7 @@ async def test_attach_starts_the_notebooks_kernel_through_jupyter(client, jp_fet
     result = await execute(client, session["id"], SHOW_NAMESPACE)
     cwd, names, private = result["stdout"].splitlines()
     assert cwd == str(jp_root_dir / "work")
-    assert names == "['os']" and private == "['__dsagent_state']"
+    assert names == "['os']" and private == "['__dsagent_incarnation', '__dsagent_state']"
     # the session object and the list filter
     other = await client.session()
     listed = (await client.call("GET", "/api/sessions", params={"notebook_path": notebook})).json()

@@ -29,6 +29,7 @@ def dsagent_config(request, agent_config):
 
 
 def names(events):
+    """Event names, without deltas, live outputs and keepalive comments (a slow first model call may get one)."""
     return [e["event"] for e in events if e["event"] not in ("llm_delta", "code_output", "comment")]
 
 

@@ -119,6 +119,18 @@ class LLMClient:
         self.retries = retries
         self.backoff = backoff
 
+    @property
+    def options(self) -> dict[str, Any]:
+        """The settings as the constructor takes them: a model worker builds the same client from them."""
+        return {
+            "api_base": self.api_base,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "timeout": self.timeout,
+            "retries": self.retries,
+            "backoff": self.backoff,
+        }
+
     async def stream(
         self, model: str, messages: list[dict], *, stop: list[str] | None = None
     ) -> AsyncIterator[LLMChunk]:

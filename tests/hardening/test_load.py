@@ -44,7 +44,7 @@ def test_tasks_in_a_row_keep_memory_and_descriptors_flat(server, http):
     sid = session(http, name="soak")
     for n in range(WARM_UP):  # imports, caches and the kernel settle first
         assert_three_rounds(chat(http, sid, f"{TASK}warm-up {n}"))
-    rss, fds = server.rss(), server.fds()
+    rss, fds, children = server.rss(), server.fds(), len(server.process.children(recursive=True))
     started = time.monotonic()
     for n in range(TASKS):
         assert_three_rounds(chat(http, sid, f"{TASK}{n}"))
@@ -53,6 +53,7 @@ def test_tasks_in_a_row_keep_memory_and_descriptors_flat(server, http):
     print(f"\n{TASKS} tasks in a row: {elapsed:.0f}s, RSS {rss / MB:.0f} MB {grown:+.1f} MB, fds {fds} {opened:+d}")
     assert opened <= 5, f"{opened} descriptors more after {TASKS} tasks"
     assert grown < 40, f"RSS grew by {grown:.1f} MB over {TASKS} tasks"
+    assert len(server.process.children(recursive=True)) == children  # one kernel, one model worker
     turns = http.get(f"/api/sessions/{sid}/turns", params={"limit": 200}).json()
     assert turns["total"] == 3 * (TASKS + WARM_UP)
     assert http.delete(f"/api/sessions/{sid}").status_code == 204
