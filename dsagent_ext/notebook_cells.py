@@ -24,7 +24,7 @@ from jupyter_core.utils import ensure_async
 from .store.notebook import agent_cells
 
 if TYPE_CHECKING:
-    from .sessions import Session
+    from .session import Session
 
 QUIET = 0.2  # seconds after an event before the server writes (events of one moment go in one save)
 

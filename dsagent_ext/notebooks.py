@@ -26,7 +26,7 @@ from .store.notebook import build_notebook
 from .store.workspace import Workspace
 
 if TYPE_CHECKING:
-    from .sessions import Session
+    from .session import Session
 
 QUIET = 0.2  # seconds without a new event, and no task running, before the notebook is written...
 MAX_WAIT = 5.0  # ...but a running task's notebook is never further behind than this

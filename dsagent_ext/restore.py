@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from .engine.prompt import new_kernel_notice, restored_kernel_notice
 from .models import RESTORE_ENDS, RESTORE_EVENT, RestoreProgress, SkippedCell
-from .sessions import Session, SessionBusy, SessionService
+from .session import Session, SessionBusy
+from .sessions import SessionService
 
 if TYPE_CHECKING:
     from .app import DSAgent

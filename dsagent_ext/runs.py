@@ -20,7 +20,8 @@ from .engine.model_workers import ModelWorkers, WorkerLLMClient
 from .engine.runner import AgentRunner, RunConfig
 from .models import ChatResponse, NotebookContext, RoundResult, Usage
 from .restore import Plan, RestoreService, agent_notice, ends_restore
-from .sessions import LOG_ONLY, Session, SessionBusy, SessionService
+from .session import LOG_ONLY, Session, SessionBusy
+from .sessions import SessionService
 from .spending import LimitReached, Spending, session_spent
 from .store.history import stored_turns
 

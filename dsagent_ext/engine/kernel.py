@@ -18,12 +18,13 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from queue import Empty, Queue
+from queue import Empty
 from typing import Any
 
 from jupyter_core.utils import ensure_async
 
 from ..models import ExecutionResult, KernelState
+from .channels import Channels
 from .introspect import (
     INTROSPECT_CODE,
     STATE_EXPRESSION,
@@ -39,9 +40,7 @@ START_TIMEOUT = 60.0  # kernel_info round trip after a (re)start
 RECOVER_TIMEOUT = 10.0  # how long the server's auto-restarter gets to bring a dead kernel back
 POLL_INTERVAL = 1.0  # iopub silence after which we check that the kernel is still alive
 INTERRUPT_GRACE = 5.0  # time for an interrupted cell to reach idle
-REPLY_TIMEOUT = 5.0  # shell reply after iopub idle
 INTROSPECT_TIMEOUT = 10.0
-QUEUE_POLL = 0.005  # how often a gateway client's message queues are checked (they are spun on otherwise)
 TURN_POLL = 0.1  # how often an attached session looks whether the user's cell has finished
 
 DIED_ERROR = "The kernel died while running this cell; it will be restarted on the next execution"
@@ -85,7 +84,7 @@ class KernelSession:
         self._namespace: str | None = None  # the id the setup cell drew in this kernel's namespace
         self.pristine = False  # connected, set up, and no cell of ours has run since
         self._client: Any = None
-        self._poll_queues = False  # the client's channels are thread-fed queues (gateway mode)
+        self._channels: Channels | None = None  # the client's, read without spinning
         self._lost = False  # the kernel process behind our client died or was auto-restarted
         self._lock = asyncio.Lock()  # one user of the kernel at a time: cells, introspection, restarts
         self._cell_running = False  # the lock is held by a client's cell (not a start, restart or introspection)
@@ -176,7 +175,7 @@ class KernelSession:
             return False
         while True:
             try:
-                msg = await self._get(self._client.get_iopub_msg, 0)
+                msg = await self._channels.iopub(0)
             except (Empty, RuntimeError):
                 return False
             if msg["parent_header"].get("msg_id") == self._in_flight:
@@ -278,17 +277,17 @@ class KernelSession:
             await asyncio.sleep(0.2)
         return True
 
-    async def _wait_ready(self, client: Any) -> None:
+    async def _wait_ready(self, channels: Channels) -> None:
         """Wait for a kernel_info reply and for iopub to deliver, so no cell output is missed."""
         if self.attached:
             await self._wait_turn()  # kernel_info would queue behind the user's running cell
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
-            msg_id = client.kernel_info()
-            reply = await self._reply(client, msg_id, timeout=1.0)
+            msg_id = channels.client.kernel_info()
+            reply = await channels.reply(msg_id, timeout=1.0)
             if reply is not None:
                 try:
-                    await self._get(client.get_iopub_msg, 0.2)
+                    await channels.iopub(0.2)
                     return
                 except Empty:
                     continue
@@ -301,10 +300,9 @@ class KernelSession:
         self._disconnect()
         client = self._km.get_kernel(self.kernel_id).client()
         await ensure_async(client.start_channels())
-        self._poll_queues = isinstance(client.iopub_channel, Queue)
-        self._client = client
+        self._client, self._channels = client, Channels(client)
         try:
-            await self._wait_ready(client)
+            await self._wait_ready(self._channels)
             self._lost = False
             setup = await self._run(setup_code(self.cwd, own=not self.attached), timeout=START_TIMEOUT, silent=True)
             if self._client is None:
@@ -330,7 +328,7 @@ class KernelSession:
         self._disconnect()
 
     def _disconnect(self) -> None:
-        client, self._client = self._client, None
+        client, self._client, self._channels = self._client, None, None
         if client is not None:
             try:
                 client.stop_channels()
@@ -353,7 +351,7 @@ class KernelSession:
         if self.attached:
             await self._wait_turn()
         started = time.monotonic()
-        client = self._client
+        client, channels = self._client, self._channels
         if describe or not silent:
             self._fresh = False  # until this request's description comes back
         if not silent:
@@ -387,7 +385,7 @@ class KernelSession:
             self.snapshot = self.snapshot.model_copy(update={"is_running": False})
             return out.result(False, DIED_ERROR, started)
         self._ours_started, self._in_flight = False, None
-        reply = await self._reply(client, msg_id)
+        reply = await channels.reply(msg_id)
         status = reply["content"].get("status") if reply else None
         if status not in (None, "ok") and error is None:
             error = f"Execution {status}"
@@ -441,7 +439,7 @@ class KernelSession:
             if remaining <= 0:
                 return "timeout"
             try:
-                msg = await self._get(self._client.get_iopub_msg, min(POLL_INTERVAL, remaining))
+                msg = await self._channels.iopub(min(POLL_INTERVAL, remaining))
             except Empty:
                 if self._lost or not await self._process_alive():
                     return "died"
@@ -460,34 +458,6 @@ class KernelSession:
             elif msg["parent_header"].get("msg_id") == msg_id:
                 out.add(msg)
 
-    async def _reply(self, client: Any, msg_id: str, timeout: float = REPLY_TIMEOUT) -> dict[str, Any] | None:
-        """Our shell reply, skipping replies to earlier requests (e.g. a timed-out cell)."""
-        deadline = time.monotonic() + timeout
-        while (remaining := deadline - time.monotonic()) > 0:
-            try:
-                msg = await self._get(client.get_shell_msg, remaining)
-            except Empty:
-                return None
-            if msg["parent_header"].get("msg_id") == msg_id:
-                return msg
-        return None
-
-    async def _get(self, get_msg: Any, timeout: float) -> dict[str, Any]:
-        """The next message of a channel within ``timeout`` (raises ``Empty``).
-
-        A gateway client's ``get_*_msg`` spins on ``asyncio.sleep(0)`` until a message arrives, which
-        burns a core for as long as a cell runs; its queues are polled every ``QUEUE_POLL`` instead.
-        """
-        if not self._poll_queues:
-            return await get_msg(timeout=timeout)
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                return await get_msg(timeout=0)
-            except Empty:
-                if time.monotonic() >= deadline:
-                    raise
-            await asyncio.sleep(QUEUE_POLL)
 
     async def _introspect(self) -> KernelState:
         """Refresh the snapshot; a failure keeps the old one rather than failing the caller."""

@@ -17,7 +17,8 @@ from pydantic import BaseModel, ValidationError
 from tornado import web
 
 from ..auth import ApiKeyAuth, KeyedIdentityProvider
-from ..sessions import Session, SessionBusy, SessionNotFound, SessionService
+from ..session import Session, SessionBusy, SessionNotFound
+from ..sessions import SessionService
 from ..store.workspace import InvalidName
 
 AUTH_RESOURCE = "dsagent"

@@ -22,7 +22,7 @@ from ..engine.hitl import Decision, HITLError
 from ..models import HITLAction, WSClientMessage
 from ..policy import PolicyViolation
 from ..runs import NoApiKey, RunService, Subscription
-from ..sessions import Session, SessionBusy, SessionNotFound
+from ..session import Session, SessionBusy, SessionNotFound
 from ..spending import LimitReached
 from ..store.workspace import InvalidName
 from .base import AUTH_RESOURCE, ApiKeyMixin
