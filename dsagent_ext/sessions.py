@@ -392,12 +392,14 @@ class SessionService:
         await asyncio.to_thread(shutil.rmtree, session.folder, ignore_errors=True)
 
     async def shutdown(self) -> None:
-        """Server stop: cancel runs (their closing events are logged) and kernel boots in flight,
-        then write the notebooks still behind their logs."""
-        tasks = [t for s in self._sessions.values() for t in (s.run, s.kernel_start) if t is not None and not t.done()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        """Server stop: cancel runs (their closing events are logged) and let kernel boots in flight
+        end (a boot cancelled halfway leaves the kernel manager a kernel it cannot shut down), then
+        write the notebooks still behind their logs."""
+        runs = [s.run for s in self._sessions.values() if s.run is not None and not s.run.done()]
+        boots = [s.kernel_start for s in self._sessions.values() if s.kernel_start is not None]
+        for run in runs:
+            run.cancel()
+        await asyncio.gather(*runs, *boots, return_exceptions=True)
         await self.notebooks.flush_all(self._sessions.values())
         await asyncio.gather(*(self.cells.flush(s) for s in self._sessions.values()))
         for session in self._sessions.values():
