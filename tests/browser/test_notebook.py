@@ -4,6 +4,7 @@ actions on a cell; approval of a proposed cell in the notebook; Stop."""
 from __future__ import annotations
 
 import re
+import time
 
 import nbformat
 import pytest
@@ -209,7 +210,13 @@ def test_one_writer_with_two_windows_and_a_closed_tab(panel, browser, fake, lab,
     path = lab.root / notebook.path
 
     def saved() -> dict:
-        return nbformat.reads(path.read_text(), as_version=4)
+        # the server may be rewriting the file at this moment (in place): read until it parses
+        for _ in range(50):
+            try:
+                return nbformat.reads(path.read_text(), as_version=4)
+            except nbformat.reader.NotJSONError:
+                time.sleep(0.1)
+        raise AssertionError("the notebook file never parsed")
 
     eventually(lambda: any("Both halves ran." in c.source for c in saved().cells))
     nbformat.validate(saved())

@@ -160,8 +160,20 @@ export class AgentCells {
     }
     const below = this.anchor ? this.indexOf(this.anchor) : -1;
     const index = below >= 0 ? below + 1 : model.cells.length;
+    // an undo step of its own: JupyterLab merges the edits of half a second into one step, and undoing
+    // the agent's cell must not take along an edit the user made at that moment
+    stopCapturing(model);
     const shared = model.sharedModel.insertCell(index, cell as any);
+    stopCapturing(model);
     this.anchor = shared.getId();
     this.cells.set(key, shared.getId());
   }
+}
+
+/** Close the notebook's current undo step (the shared model's Yjs undo manager). */
+function stopCapturing(model: INotebookModel): void {
+  const shared = model.sharedModel as unknown as {
+    undoManager?: { stopCapturing(): void };
+  };
+  shared.undoManager?.stopCapturing();
 }
