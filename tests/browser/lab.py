@@ -81,3 +81,20 @@ class JupyterLab:
         )
         with urllib.request.urlopen(request, timeout=30) as r:
             return json.loads(r.read() or b"null")
+
+    def hitl_request(self, session_id: str, request_type: str) -> dict:
+        """The session's ``hitl_request`` of ``request_type`` in its latest task, as the server streams it
+        (the replay of the task so far, then live: a pause that is still pending is in it)."""
+        request = urllib.request.Request(
+            f"{self.url}dsagent/api/sessions/{session_id}/chat/stream",
+            headers={"Authorization": f"token {self.token}", "Accept": "text/event-stream"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as stream:
+            event = None
+            for line in stream:
+                field, _, value = line.decode().rstrip("\n").partition(": ")
+                if field == "event":
+                    event = value
+                elif field == "data" and event == "hitl_request" and json.loads(value)["request_type"] == request_type:
+                    return json.loads(value)
+        raise AssertionError(f"the latest task has no {request_type} approval request")

@@ -1,5 +1,5 @@
 """The agent working in the notebook the user has open: its kernel, its variables, its cells; quick
-actions on a cell; approval of a proposed cell in the notebook; Stop."""
+actions on a cell; approval of a proposed cell in the notebook or the panel; Stop."""
 
 from __future__ import annotations
 
@@ -136,6 +136,34 @@ def test_full_mode_edit_then_approve_in_the_cell(panel, fake, lab, notebook):
         assert "edited in the notebook" in text_of(cell) and "original" not in "".join(cell["source"])
         assert "edited in the notebook" in panel.console_text()
         expect(notebook.toolbar_button("dsagent:approve-cell")).to_be_hidden()
+    finally:
+        lab.api("PUT", f"api/sessions/{sid}", {"hitl_mode": "none"})
+
+
+def test_full_mode_edit_in_the_cell_then_approve_in_the_panel(panel, fake, lab, notebook):
+    sid = attached_session(lab)["id"]
+    lab.api("PUT", f"api/sessions/{sid}", {"hitl_mode": "full"})
+    try:
+        fake.script("<code>\nprint('as proposed')\n</code>", "<answer>Ran your version.</answer>")
+        before = len(notebook.model_cells())
+        notebook.select(before - 1)
+        panel.send("print a line")
+        expect(panel.hitl_card).to_contain_text("Run this code?", timeout=60_000)
+        expect(notebook.cell(before)).to_contain_text("print('as proposed')")
+        notebook.set_source(before, "print('edited, approved in the panel')")
+        # the card's Approve, as the cell's own: the edit is what runs
+        panel.hitl_card.get_by_role("button", name="Approve").click()
+        expect(panel.hitl_card).to_contain_text("Accept this answer?", timeout=60_000)
+        panel.hitl_card.get_by_role("button", name="Approve").click()
+        panel.wait_done()
+        ran = next(t for t in reversed(lab.api("GET", f"api/sessions/{sid}/turns?limit=200")["turns"]) if t["code"])
+        assert ran["code"] == "print('edited, approved in the panel')"
+        assert ran["execution_result"]["stdout"] == "edited, approved in the panel\n"
+        assert [d["action"] for d in ran["hitl"] if d["request_type"] == "code"] == ["modify"]
+        eventually(lambda: "edited, approved in the panel" in text_of(notebook.model_cells()[before]))
+        cell = notebook.model_cells()[before]
+        assert "".join(cell["source"]) == "print('edited, approved in the panel')"
+        assert "pending" not in cell["metadata"]["dsagent"]
     finally:
         lab.api("PUT", f"api/sessions/{sid}", {"hitl_mode": "none"})
 

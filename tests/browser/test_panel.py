@@ -35,6 +35,17 @@ PLAN = "<intent>complex</intent>Two steps.<plan>\n1. [ ] Compute\n2. [ ] Report\
 DONE = "<plan>\n1. [x] Compute\n2. [x] Report\n</plan><answer>x is 42"
 
 
+def session_id(lab, name: str) -> str:
+    return next(s["id"] for s in lab.api("GET", "api/sessions")["sessions"] if s["name"] == name)
+
+
+def expect_asks_as_the_server(card, lab, name: str, request_type: str) -> None:
+    """The card's question is the server's ``hitl_request.message``, not a fixed text of the panel."""
+    message = lab.hitl_request(session_id(lab, name), request_type)["message"]
+    assert message
+    expect(card.locator(".jp-dsagent-hitl-title")).to_have_text(message)
+
+
 def test_session_upload_and_three_round_task(panel, fake, lab, tmp_path):
     panel.new_session("Sales analysis")
     csv = tmp_path / "sales.csv"
@@ -86,7 +97,7 @@ def test_session_upload_and_three_round_task(panel, fake, lab, tmp_path):
     dialog.get_by_role("button", name="Close").click()
 
     # the session notebook opens in a notebook tab
-    sid = next(s["id"] for s in lab.api("GET", "api/sessions")["sessions"] if s["name"] == "Sales analysis")
+    sid = session_id(lab, "Sales analysis")
     panel.root.get_by_label("Open notebook", exact=True).click()
     expect(panel.page.locator(".jp-NotebookPanel .jp-Cell").first).to_be_visible(timeout=60_000)
     expect(panel.page.locator("#jp-main-dock-panel .lm-TabBar-tab.lm-mod-current")).to_contain_text(f"{sid}.ipynb")
@@ -121,13 +132,13 @@ def test_refused_and_failed_tasks_show_a_banner(panel, fake):
     panel.wait_done()
 
 
-def test_plan_only_approved_with_the_button(panel, fake):
+def test_plan_only_approved_with_the_button(panel, fake, lab):
     fake.script(PLAN, DONE)
     panel.new_session("Plan approval", mode="plan_only")
     panel.send("compute x")
     card = panel.hitl_card
     expect(card).to_be_visible(timeout=60_000)
-    expect(card).to_contain_text("Approve the plan?")
+    expect_asks_as_the_server(card, lab, "Plan approval", "plan")
     expect(card.locator(".jp-dsagent-plan-steps li")).to_have_text(["Compute", "Report"])
     expect(panel.badges).to_have_count(0)  # nothing ran yet
     panel.screenshot("05-plan-approval")
@@ -157,6 +168,20 @@ def test_full_mode_edit_and_modify_code(panel, fake):
     panel.wait_done()
     assert "edited" in panel.console_text() and "original" not in panel.console_text()
     expect(panel.answer).to_contain_text("ran the edited code")
+
+
+def test_failed_code_asks_in_the_servers_words(panel, fake, lab):
+    fake.script("<code>print(undefined_total)", "<answer>Skipped the failing step.")
+    panel.new_session("Ask on error", mode="on_error")
+    panel.send("print the total")
+    card = panel.hitl_card
+    expect(card).to_be_visible(timeout=60_000)
+    expect_asks_as_the_server(card, lab, "Ask on error", "error")
+    expect(card).to_contain_text("NameError")
+    card.get_by_role("button", name="Skip").click()
+    panel.wait_done()
+    expect(card).to_have_count(0)
+    expect(panel.answer).to_contain_text("Skipped the failing step.")
 
 
 def test_stop_a_running_task(panel, fake):
@@ -197,14 +222,15 @@ def test_reload_mid_task_resumes(panel, fake, lab):
     expect(panel.plan_summary).to_have_text("Plan · 2/2 steps")
 
 
-def test_pending_approval_survives_reload(panel, fake):
+def test_pending_approval_survives_reload(panel, fake, lab):
     fake.script(PLAN, DONE)
     panel.new_session("Approve after reload", mode="plan_only")
     panel.send("compute x")
     expect(panel.hitl_card).to_be_visible(timeout=60_000)
     panel.reload()
     panel.open()
-    expect(panel.hitl_card).to_contain_text("Approve the plan?", timeout=60_000)
+    expect(panel.hitl_card).to_be_visible(timeout=60_000)
+    expect_asks_as_the_server(panel.hitl_card, lab, "Approve after reload", "plan")
     panel.hitl_card.get_by_role("button", name="Approve").click()
     panel.wait_done()
     expect(panel.answer).to_contain_text("x is 42")
@@ -217,7 +243,7 @@ def test_session_list_rename_archive_delete(panel, lab, tmp_path):
     model = panel.root.locator(".jp-dsagent-settings").get_by_label("Model", exact=True)
     model.fill("openai/other")
     model.press("Enter")
-    sid = next(s["id"] for s in lab.api("GET", "api/sessions")["sessions"] if s["name"] == "Keep me")
+    sid = session_id(lab, "Keep me")
     stored = lambda: lab.api("GET", f"api/sessions/{sid}")  # noqa: E731
     eventually(lambda: stored()["hitl_mode"] == "full" and stored()["model"] == "openai/other")
     # a file dropped on the panel is uploaded to data/

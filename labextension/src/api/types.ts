@@ -157,6 +157,8 @@ export interface TurnsPage {
 /** The `hitl_request` event. */
 export interface HITLRequest {
   request_type: HITLRequestType;
+  /** What the server asks the human (absent from older servers and from `/hitl/status`). */
+  message?: string;
   plan: Plan | null;
   code: string | null;
   error: string | null;

@@ -1,7 +1,7 @@
 import { caretLeftIcon, notebookIcon } from '@jupyterlab/ui-components';
 import React, { useCallback, useEffect, useRef, useState } from 'react';
 
-import { Session, SessionUpdate } from '../api/types';
+import { HITLResponse, Session, SessionUpdate } from '../api/types';
 import { Ask } from '../notebook/commands';
 import { totalUsage } from '../chat/model';
 import { useChat } from '../chat/useChat';
@@ -42,6 +42,9 @@ export function ChatView(props: {
     return notebooks.contextFor(session.id, focus);
   });
   const { state } = chat;
+  // the card decides as the notebook's own Approve does: an edit of the pending cell is what runs
+  const decide = (decision: HITLResponse) =>
+    chat.decide(notebooks.bridgeOf(session.id)?.withCellEdits(decision) ?? decision);
   // the kernel bar looks at the kernel again when a task ends
   useEffect(() => {
     if (!state.running) {
@@ -196,7 +199,7 @@ export function ChatView(props: {
       <div className="jp-dsagent-scroll">
         <Transcript items={state.items} running={state.running} />
         {state.pending && (
-          <HitlCard key={state.pendingKey} request={state.pending} decide={chat.decide} />
+          <HitlCard key={state.pendingKey} request={state.pending} decide={decide} />
         )}
         <div ref={end} />
       </div>

@@ -22,6 +22,7 @@ const LABELS: Record<HITLAction, string> = {
   skip: 'Skip'
 };
 
+// the question when the server does not word it (older servers, a pause read from `/hitl/status`)
 const TITLES = {
   plan: 'Approve the plan?',
   code: 'Run this code?',
@@ -78,7 +79,7 @@ export function HitlCard(props: {
 
   return (
     <div className="jp-dsagent-hitl" role="region" aria-label="Approval needed">
-      <div className="jp-dsagent-hitl-title">{TITLES[request.request_type]}</div>
+      <div className="jp-dsagent-hitl-title">{request.message || TITLES[request.request_type]}</div>
       {request.plan && editsPlan && <PlanPanel plan={request.plan} />}
       {request.code && request.request_type !== 'plan' && (
         <Markdown source={fenced(request.code)} />

@@ -12,7 +12,7 @@ import { ISignal, Signal } from '@lumino/signaling';
 
 import { ApiError, DSAgentClient } from '../api/client';
 import { AgentEvent, readEvents } from '../api/stream';
-import { Session } from '../api/types';
+import { HITLResponse, Session } from '../api/types';
 import { AgentCells } from './cells';
 
 const HEARTBEAT_MS = 5_000; // at most; always well within the lease, so a slow request is survived
@@ -64,17 +64,22 @@ export class NotebookBridge implements IDisposable {
     START_CHECKS_MS.forEach(ms => window.setTimeout(() => this.wake(), ms));
   }
 
-  /** Approve the pending cell: its text as the user left it (an edit is a `modify`). */
+  /** Approve the pending cell: its text as the user left it. */
   async approve(): Promise<void> {
-    const proposal = this.cells.proposal();
+    await this.client.respond(this.session.id, this.withCellEdits({ action: 'approve' }));
+  }
+
+  /**
+   * A decision as it must reach the server, wherever it was taken (the cell's toolbar or the panel's
+   * card): approving a pending cell the user edited is a `modify` with the cell's text, so the edit
+   * runs rather than the code the agent proposed.
+   */
+  withCellEdits(decision: HITLResponse): HITLResponse {
+    const proposal = decision.action === 'approve' ? this.cells.proposal() : null;
     if (proposal && proposal.source !== proposal.original) {
-      await this.client.respond(this.session.id, {
-        action: 'modify',
-        modified_code: proposal.source
-      });
-    } else {
-      await this.client.respond(this.session.id, { action: 'approve' });
+      return { ...decision, action: 'modify', modified_code: proposal.source };
     }
+    return decision;
   }
 
   async reject(): Promise<void> {
