@@ -23,7 +23,7 @@ class Config:
     stream_loads: tuple[int, ...] = (1, 5, 20, 50)  # sessions streaming realistic replies at once
     stream_tokens: int = 400  # one-token chunks per realistic reply
     token_rate: float = 50  # tokens/s per stream (then once as fast as possible)
-    cpu_streams: int = 5  # sessions streaming while the server's CPU per chunk is measured
+    cpu_streams: tuple[int, ...] = (1, 5)  # sessions streaming while the server's CPU per chunk is measured
     idle_seconds: float = 5  # the user's requests timed on the idle server
     server_args: tuple[str, ...] = ()  # extra ``dsagent serve`` options (``--model-workers``)
 

@@ -25,8 +25,11 @@ async def run(b: Bench) -> None:
     b.floors["kernel"] = pct(samples, 50)
     b.rows.append(Row.of("1", "kernel floor: print(1) round trip, bare kernel client", samples))
     await _execute(b, sid)
-    await _model_floor(b)
-    await _tasks(b, sid)
+    for tokens in (0, b.config.stream_tokens):  # 16-character chunks, then one token per chunk
+        await _model_floor(b, tokens)
+        streams = await _tasks(b, sid, tokens)
+        if not tokens:
+            await _first_events(b, sid, streams)
 
 
 async def _kernel_floor(b: Bench) -> list[float]:
@@ -55,10 +58,14 @@ async def _execute(b: Bench, sid: str) -> None:
     b.rows.append(row)
 
 
-async def _model_floor(b: Bench) -> None:
+def _chunks(tokens: int) -> str:
+    return f"{tokens} one-token chunks" if tokens else "16-character chunks"
+
+
+async def _model_floor(b: Bench, tokens: int) -> None:
     """The model's share of a round: the same streamed request, sent straight to the model server."""
     system = {"role": "system", "content": build_system_prompt("The kernel is empty.")}
-    first = [system, {"role": "user", "content": task_message(1)}]
+    first = [system, {"role": "user", "content": task_message(1, 0, tokens)}]
     second = [*first, {"role": "assistant", "content": "<code>\nprint(1)\n"},
               {"role": "user", "content": "The code ran successfully.\nOutput:\n1"}]
     samples = []
@@ -67,12 +74,12 @@ async def _model_floor(b: Bench) -> None:
             ms = await _model_call(http, first if i % 2 else second)
             if i >= WARMUP:
                 samples.append(ms)
-    b.floors["model"] = pct(samples, 50)
-    b.rows.append(Row.of("2", "model floor: one streamed reply, straight to the model", samples))
+    b.floors[f"model {tokens}"] = pct(samples, 50)
+    b.rows.append(Row.of("2", f"model floor: one streamed reply, straight to the model [{_chunks(tokens)}]", samples))
     samples = await _litellm_calls(b, first, second)
-    b.floors["litellm"] = pct(samples, 50)
+    b.floors[f"litellm {tokens}"] = pct(samples, 50)
     b.rows.append(Row.of("2", "the same reply through litellm.acompletion (its own cost, in this process)", samples,
-                         floor=b.floors["model"], floor_name="model"))
+                         floor=b.floors[f"model {tokens}"], floor_name="model"))
 
 
 async def _litellm_calls(b: Bench, first: list[dict], second: list[dict]) -> list[float]:
@@ -94,8 +101,6 @@ async def _litellm_calls(b: Bench, first: list[dict], second: list[dict]) -> lis
     return samples
 
 
-
-
 async def _model_call(http: httpx.AsyncClient, messages: list[dict]) -> float:
     body = {"model": "scripted", "messages": messages, "stream": True, "stream_options": {"include_usage": True},
             "stop": ["</code>", "</answer>"], "temperature": 0.3, "max_tokens": 4096}
@@ -107,23 +112,25 @@ async def _model_call(http: httpx.AsyncClient, messages: list[dict]) -> float:
     return (time.perf_counter() - began) * 1000
 
 
-async def _tasks(b: Bench, sid: str) -> None:
-    """Figures 2 and 3: a one-round task (print(1), then the answer: 2 model calls, 1 cell)."""
-    floor = 2 * b.floors["model"] + b.floors["kernel"]
-    with_litellm = 2 * b.floors["litellm"] + b.floors["kernel"]
+async def _tasks(b: Bench, sid: str, tokens: int) -> list[Stream]:
+    """Figure 2: a one-round task (print(1), then the answer: 2 model calls, 1 cell); its SSE streams."""
+    floor = 2 * b.floors[f"model {tokens}"] + b.floors["kernel"]
+    with_litellm = 2 * b.floors[f"litellm {tokens}"] + b.floors["kernel"]
     n = b.config.samples
+    message = task_message(1, 0, tokens)
     for _ in range(WARMUP):
-        await b.api.chat(sid, task_message(1))
+        await b.api.chat(sid, message)
     sync = []
     for _ in range(n):
         began = time.perf_counter()
-        reply = await b.api.chat(sid, task_message(1))
+        reply = await b.api.chat(sid, message)
         sync.append((time.perf_counter() - began) * 1000)
         assert reply["answer"] == "All done.", reply
-    streams = [await _stream(b, sid, 0) for _ in range(n)]
+    streams = [await _stream(b, sid, message) for _ in range(n)]
     totals = [(s.events[-1][0] - s.started) * 1000 for s in streams]
     for name, samples in (("sync POST chat", sync), ("SSE POST chat/stream", totals)):
-        row = Row.of("2", f"one-round task, {name}: total", samples, floor=floor, floor_name="2 model + kernel")
+        row = Row.of("2", f"one-round task, {name} [{_chunks(tokens)}]: total", samples, floor=floor,
+                     floor_name="2 model + kernel")
         b.rows.append(row)
         over = Row.of("2", f"  agent overhead ({name.split()[0]}) = total - floor", [t - floor for t in samples],
                       target="<= 10 ms")
@@ -132,6 +139,12 @@ async def _tasks(b: Bench, sid: str) -> None:
         ours = Row.of("2", f"  of which not litellm ({name.split()[0]}) = total - 2 litellm calls - kernel",
                       [t - with_litellm for t in samples])
         b.rows.append(ours)
+    return streams
+
+
+async def _first_events(b: Bench, sid: str, streams: list[Stream]) -> None:
+    """Figure 3: how soon a stream shows something, after the request and after the model's first chunk."""
+    n = b.config.samples
     first = [(s.events[0][0] - s.started) * 1000 for s in streams]
     row = Row.of("3", "SSE: first event after the request", first, target="<= 5 ms")
     row.ok = row.p50 is not None and row.p50 <= 5
@@ -140,7 +153,7 @@ async def _tasks(b: Bench, sid: str) -> None:
     async with httpx.AsyncClient(base_url=b.model.url) as model:
         for _ in range(n):
             await model.delete("/first-chunks")
-            stream = await _stream(b, sid, b.config.chunk_delay_ms)
+            stream = await _stream(b, sid, task_message(1, b.config.chunk_delay_ms))
             sent = (await model.get("/first-chunks")).json()
             for number, at in enumerate(sent, start=1):
                 arrived = stream.first("llm_delta", round=number)
@@ -152,7 +165,7 @@ async def _tasks(b: Bench, sid: str) -> None:
     b.rows.append(row)
 
 
-async def _stream(b: Bench, sid: str, delay: float) -> Stream:
-    stream = await b.api.stream(sid, task_message(1, delay))
+async def _stream(b: Bench, sid: str, message: str) -> Stream:
+    stream = await b.api.stream(sid, message)
     assert stream.ok, stream
     return stream

@@ -27,7 +27,7 @@ from procs import dsagent_server, model_server  # noqa: E402
 from report import Row, table, write_json  # noqa: E402
 
 QUICK = Config(samples=3, creates=1, concurrent=2, loads=(2,), history=(4, 8), starts=1, big_mb=2, stream_loads=(1,),
-               stream_tokens=40, cpu_streams=1, idle_seconds=1)
+               stream_tokens=40, cpu_streams=(1,), idle_seconds=1)
 PHASES = {"latency": latency.run, "scale": scale.run, "streams": streams.run, "restart": restart.run}
 
 

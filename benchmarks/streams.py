@@ -5,7 +5,7 @@ tokens/s per stream and once as fast as it can. While 1/5/20/50 sessions stream 
 user's own requests are timed next to their idle figures: ``GET /api/contents`` and an
 ``execute_request`` round trip on a notebook kernel over JupyterLab's kernel websocket
 (``/api/kernels/{id}/channels``), and ``/health``. The server process's CPU time per streamed chunk
-(psutil), measured in runs of its own (``cpu_streams`` sessions, no other requests), is set against
+(psutil), measured in runs of its own (1 and 5 sessions, no other requests), is set against
 the raw floor: httpx reading the same reply, CPU of this process per chunk.
 """
 
@@ -57,7 +57,8 @@ async def run(b: Bench) -> None:
         finally:
             await http.delete(f"/api/kernels/{kernel}")
     for rate, delay_ms in rates:
-        await _cpu_load(b, rate, delay_ms, floor)
+        for count in cfg.cpu_streams:
+            await _cpu_load(b, count, rate, delay_ms, floor)
 
 
 async def _raw_floor(b: Bench) -> float:
@@ -118,9 +119,9 @@ async def _streams(b: Bench, count: int, delay_ms: float) -> list[Any]:
     return results
 
 
-async def _cpu_load(b: Bench, rate: str, delay_ms: float, floor: float) -> None:
+async def _cpu_load(b: Bench, count: int, rate: str, delay_ms: float, floor: float) -> None:
     """Figure 12: the server's CPU per streamed chunk, nothing else asking it anything meanwhile."""
-    count = min(b.config.cpu_streams, len(b.sessions))
+    count = min(count, len(b.sessions))
     server = psutil.Process(b.server.pid)
     workers = [p for p in server.children() if WORKER in " ".join(p.cmdline())]
     idle = _cpu([server])

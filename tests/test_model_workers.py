@@ -90,6 +90,33 @@ def test_worker_reply_equals_the_in_process_reply(fake: FakeLLM, model: str) -> 
     assert all(body == first for body in others)  # the same request, whichever process sends it
 
 
+
+def test_calls_in_flight_share_ticks_and_each_gets_its_own_text(fake: FakeLLM) -> None:
+    """Five replies at once arrive whole and unmixed, in fewer, larger pieces than one reply alone:
+    the worker's tick grows with the calls in flight, so the server's messages do not grow with them."""
+    texts = ["".join(f"{letter}{n:02d} " for n in range(60)) for letter in "abcdef"]
+    slow = [FakeReply(text=text, chunk_size=4, chunk_delay=0.02) for text in texts]
+
+    async def pieces(llm: LLMClient) -> tuple[str, int]:
+        parts = [c.text async for c in llm.stream("gpt-4o", MESSAGES) if c.text]
+        return "".join(parts), len(parts)
+
+    async def body(pool: ModelWorkers) -> tuple[tuple[str, int], list[tuple[str, int]]]:
+        llm = WorkerLLMClient(pool, fake.api_base, **options(fake))
+        fake.script("warm-up")  # a worker's first call sets litellm up: its chunks would pile up meanwhile
+        await pieces(llm)
+        fake.script(slow[0])
+        alone = await pieces(llm)
+        fake.script(*slow[1:])
+        together = await asyncio.gather(*(pieces(llm) for _ in slow[1:]))
+        return alone, together
+
+    alone, together = with_pool(body)
+    assert alone[0] == texts[0]
+    assert sorted(text for text, _ in together) == texts[1:]
+    assert max(n for _, n in together) < alone[1]
+
+
 SCRIPTS = {
     "500 then ok": [FakeReply(status=500), "recovered"],
     "500 always": [FakeReply(status=500)] * 3,

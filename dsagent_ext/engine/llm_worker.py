@@ -1,9 +1,9 @@
 """The model-call worker: a child process of the server that makes the litellm calls.
 
-litellm spends about 0.3 ms of CPU on every streamed chunk (pydantic objects, its chunk builder,
+litellm spends 0.3-1 ms of CPU on every streamed chunk (the SDK's pydantic objects, its chunk builder,
 cost lookups); inside the server that CPU runs on the event loop that also serves JupyterLab. Here it
-runs in a process of its own, through the same ``LLMClient`` (retries, timeouts, usage, cost), and
-the server receives the text in coalesced pieces, a few messages per second per stream.
+runs in a process of its own, at a lower priority, through the same ``LLMClient`` (retries, timeouts,
+usage, cost), and the server receives the text of all calls in coalesced pieces (``Outbox``).
 
 Protocol, one JSON object per line:
 
@@ -11,7 +11,8 @@ Protocol, one JSON object per line:
   "messages", "stop"}`` starts a call; ``{"id", "op": "cancel"}`` cancels it (closing its HTTP stream).
 - out (the original stdout): ``{"id", "text"}`` a piece of the reply (for ``complete``: all of it);
   then one message with ``"end": true`` carrying ``usage`` (stream), ``text`` (complete) or ``error``
-  (the one-line ``LLMError`` text). A cancelled call sends nothing more.
+  (the one-line ``LLMError`` text). A cancelled call sends nothing more. Lines of several calls
+  leave in one write.
 
 The worker exits when its stdin closes: when the server stops, and when it dies.
 Run as ``python -m dsagent_ext.engine.llm_worker``.
@@ -24,79 +25,110 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from contextlib import suppress
 from typing import Any
 
 from .llm import LLMClient, LLMError, load_litellm
 
-COALESCE = 0.05  # seconds: text arriving within this window after a piece was sent goes out together
+COALESCE = 0.05  # seconds between pieces of text, per call in flight (20 messages a second in all)...
+COALESCE_MAX = 0.25  # ...but never longer than this between a reply's pieces
+NICENESS = 5  # the worker yields the CPU to the server (and the user's kernels) when both want it
 LINE_LIMIT = 256 * 2**20  # bytes of one protocol line (a request carries the whole conversation)
 
-Send = Callable[[dict[str, Any]], None]
 
+class Outbox:
+    """The messages of every call in flight: text is held and sent in ticks, one pipe write per tick.
 
-class Coalescer:
-    """Sends text at once when nothing was sent for ``interval``, else at the end of that interval,
-    joined with whatever else arrived meanwhile."""
+    A call's text goes out at once when that call sent nothing for a tick (the first piece of a reply
+    leaves without delay); otherwise at the next tick, joined with whatever else arrived meanwhile, for
+    every call together. The tick grows with the calls in flight (``COALESCE`` × calls, at most
+    ``COALESCE_MAX``): the server's cost is per message (a wake-up, a dispatch, an SSE write per
+    subscriber), not per chunk, and up to five replies at once it gets 20 messages a second in all.
+    """
 
-    def __init__(self, send: Callable[[str], None], interval: float = COALESCE) -> None:
-        self._send = send
-        self._interval = interval
-        self._parts: list[str] = []
-        self._last = float("-inf")
+    def __init__(self, write: Callable[[bytes], None]) -> None:
+        self._write = write
+        self._parts: dict[Any, list[str]] = {}  # text not sent yet, by call
+        self._sent: dict[Any, float] = {}  # calls in flight: when each last had text sent
+        self._last = float("-inf")  # the last tick
         self._timer: asyncio.TimerHandle | None = None
         self._loop = asyncio.get_running_loop()
 
-    def add(self, text: str) -> None:
-        self._parts.append(text)
-        if self._timer is not None:
-            return
-        wait = self._last + self._interval - self._loop.time()
-        if wait <= 0:
+    @property
+    def interval(self) -> float:
+        return min(COALESCE_MAX, COALESCE * max(1, len(self._sent)))
+
+    def open(self, call: Any) -> None:
+        self._sent[call] = float("-inf")
+
+    def text(self, call: Any, text: str) -> None:
+        self._parts.setdefault(call, []).append(text)
+        now = self._loop.time()
+        if now - self._sent.get(call, float("-inf")) >= self.interval:
             self.flush()
-        else:
-            self._timer = self._loop.call_later(wait, self.flush)
+        elif self._timer is None:
+            self._timer = self._loop.call_at(max(now, self._last + self.interval), self.flush)
+
+    def end(self, call: Any, message: dict[str, Any]) -> None:
+        """The call's last message, after the text it still holds."""
+        self._sent.pop(call, None)
+        self._write(self._lines(self._take(call)) + _line({**message, "id": call, "end": True}))
+
+    def drop(self, call: Any) -> None:
+        """Forget a call and whatever text it still holds."""
+        self._sent.pop(call, None)
+        self._parts.pop(call, None)
 
     def flush(self) -> None:
-        self.close()
-        if self._parts:
-            self._send("".join(self._parts))
-            self._parts.clear()
-            self._last = self._loop.time()
-
-    def close(self) -> None:
+        """Send the text of every call now (one write), and start the next tick."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if not self._parts:
+            return
+        parts, self._parts = self._parts, {}
+        self._last = now = self._loop.time()
+        for call in parts:
+            self._sent[call] = now
+        self._write(self._lines(parts))
+
+    def _take(self, call: Any) -> dict[Any, list[str]]:
+        parts = self._parts.pop(call, None)
+        return {call: parts} if parts else {}
+
+    @staticmethod
+    def _lines(parts: dict[Any, list[str]]) -> bytes:
+        return b"".join(_line({"id": call, "text": "".join(texts)}) for call, texts in parts.items())
 
 
-async def run_call(request: dict[str, Any], send: Send) -> None:
+def _line(message: dict[str, Any]) -> bytes:
+    return json.dumps(message).encode() + b"\n"
+
+
+async def run_call(request: dict[str, Any], outbox: Outbox) -> None:
     """One model call; its outcome goes out as messages (never as an exception)."""
     call = request["id"]
-    deltas = Coalescer(lambda text: send({"id": call, "text": text}))
+    outbox.open(call)
     try:
         client = LLMClient(**request["client"])
         if request["op"] == "complete":
-            text = await client.complete(request["model"], request["messages"])
-            send({"id": call, "text": text, "end": True})
+            outbox.end(call, {"text": await client.complete(request["model"], request["messages"])})
             return
         async for chunk in client.stream(request["model"], request["messages"], stop=request.get("stop")):
             if chunk.text:
-                deltas.add(chunk.text)
+                outbox.text(call, chunk.text)
             if chunk.usage is not None:
-                deltas.flush()
-                send({"id": call, "usage": chunk.usage.model_dump(mode="json"), "end": True})
-    except LLMError as e:
-        deltas.flush()  # the text before the failure was streamed: the caller sees it, as in process
-        send({"id": call, "error": str(e), "end": True})
+                outbox.end(call, {"usage": chunk.usage.model_dump(mode="json")})
+    except LLMError as e:  # the text before the failure was streamed: the caller sees it, as in process
+        outbox.end(call, {"error": str(e)})
     except Exception as e:  # a fault of ours: still one line for the user, and the worker lives on
-        deltas.flush()
         print(f"DSAgent model worker: call failed: {e!r}", file=sys.stderr, flush=True)
-        send({"id": call, "error": f"the model call failed: {type(e).__name__}: {e}", "end": True})
+        outbox.end(call, {"error": f"the model call failed: {type(e).__name__}: {e}"})
     finally:
-        deltas.close()
+        outbox.drop(call)  # cancelled: what it still holds is not sent (after its end: nothing left)
 
 
-async def serve(reader: asyncio.StreamReader, send: Send) -> None:
+async def serve(reader: asyncio.StreamReader, outbox: Outbox) -> None:
     """Run calls as requests arrive until the input closes; then cancel what still runs."""
     calls: dict[Any, asyncio.Task[None]] = {}
     while line := await reader.readline():
@@ -106,7 +138,7 @@ async def serve(reader: asyncio.StreamReader, send: Send) -> None:
             if task is not None:
                 task.cancel()
             continue
-        task = asyncio.create_task(run_call(request, send))
+        task = asyncio.create_task(run_call(request, outbox))
         calls[request["id"]] = task
         task.add_done_callback(lambda _, call=request["id"]: calls.pop(call, None))
     for task in calls.values():
@@ -123,13 +155,15 @@ async def main() -> None:
     reader = asyncio.StreamReader(limit=LINE_LIMIT)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
 
-    def send(message: dict[str, Any]) -> None:
+    def write(data: bytes) -> None:
         if not writer.is_closing():
-            writer.write(json.dumps(message).encode() + b"\n")
+            writer.write(data)
 
+    with suppress(OSError):
+        os.nice(NICENESS)
     await load_litellm()  # while the first request is still being written
     try:
-        await serve(reader, send)
+        await serve(reader, Outbox(write))
     finally:
         writer.close()
 
