@@ -78,13 +78,13 @@ class FirstChunks(RequestHandler):
     def get(self) -> None:
         self.finish(json.dumps(TimedChat.first_chunks))
 
+    def delete(self) -> None:
+        TimedChat.first_chunks.clear()
+
 
 class Chunks(RequestHandler):
     def get(self) -> None:
         self.finish(json.dumps(TimedChat.chunks))
-
-    def delete(self) -> None:
-        TimedChat.first_chunks.clear()
 
 
 def _has_text(chunk: dict) -> bool:
