@@ -1,4 +1,5 @@
-"""Sessions attached to a user's notebook: its path checked, its kernel found through the server.
+"""Sessions attached to a user's notebook: its path checked, its kernel found through the server,
+sessions moved onto it and off it again.
 
 The kernel is the one JupyterLab uses for that notebook, looked up by path in the server's session
 manager; when the notebook has none, a Jupyter session is created there (type ``notebook``), so
@@ -10,11 +11,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from pathlib import PurePosixPath
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
 
 from jupyter_core.utils import ensure_async
 from tornado import web
+
+from .models import SessionStatus
+from .session import SessionBusy
+
+if TYPE_CHECKING:
+    from .engine.kernel import KernelSession
+    from .notebook_cells import NotebookCells
+    from .session import Session
+    from .store.records import SessionRecord
 
 
 class NotebookError(Exception):
@@ -38,13 +50,30 @@ class NotebookTaken(NotebookError):
 
 
 class Attachments:
-    """Checks notebook paths and finds (or starts) their kernels through the server's managers."""
+    """Checks notebook paths, finds (or starts) their kernels through the server's managers, and moves
+    sessions between a notebook's kernel and a kernel of their own."""
 
-    def __init__(self, serverapp: Any, default_kernel: str, log: logging.Logger) -> None:
+    def __init__(
+        self,
+        serverapp: Any,
+        default_kernel: str,
+        log: logging.Logger,
+        *,
+        sessions: Callable[[], Iterable[Session]],
+        kernel: Callable[[SessionRecord, Path, str | None], KernelSession],
+        cells: NotebookCells,
+    ) -> None:
+        """``sessions``: every session the server knows; ``kernel``: a session's kernel for its record (a
+        notebook's when the record names one, with that kernel id when known); ``cells``: the writer of
+        the agent's cells into attached notebooks."""
         self.serverapp = serverapp
         self.default_kernel = default_kernel
         self.log = log
+        self._sessions = sessions
+        self._kernel = kernel
+        self._cells = cells
         self._lock = asyncio.Lock()  # one lookup-or-create at a time: never two Jupyter sessions for a path
+        self._taking = asyncio.Lock()  # a notebook is checked free and taken in one step
 
     async def check(self, path: str) -> str:
         """The API path of an existing notebook under the server root (raises ``NotebookError``)."""
@@ -87,3 +116,58 @@ class Attachments:
             self.log.debug("DSAgent: no kernel spec read from %s: %s", path, e)
             return self.default_kernel
         return name if name in specs else self.default_kernel
+
+    @asynccontextmanager
+    async def taking(self, path: str | None, session: Session | None = None) -> AsyncIterator[str | None]:
+        """Hold the notebooks while ``session`` (None: one being created) moves to the notebook at ``path``
+        (None: to a kernel of its own) and the caller records it, so nobody takes that notebook meanwhile.
+
+        Yields the notebook's kernel id; raises ``NotebookTaken`` when another session has the notebook.
+        """
+        async with self._taking:
+            if path is None:
+                yield None
+            else:
+                self._check_free(path, session)
+                yield await self.kernel_for(path)
+
+    def _check_free(self, path: str, session: Session | None) -> None:
+        """One session per notebook: two agents writing cells into one notebook would interleave them."""
+        for other in self._sessions():
+            if other is not session and other.record.notebook_path == path and other.record.status != SessionStatus.archived:
+                raise NotebookTaken(path, other.id)
+
+    async def attach(self, session: Session, notebook_path: str | None) -> bool:
+        """Move the session to a notebook's kernel (``None``: back to a kernel of its own); False when it
+        is attached to that notebook already. Starting the new kernel is left to the caller.
+
+        A kernel of its own is shut down; a notebook's kernel is only let go, and keeps running.
+        """
+        if session.busy:
+            raise SessionBusy("Session is running a task; wait for it or cancel it before changing its notebook")
+        if notebook_path is not None:
+            notebook_path = await self.check(notebook_path)
+            if notebook_path == session.record.notebook_path:
+                return False
+        async with self.taking(notebook_path, session) as kernel_id:
+            await self.let_go(session)
+            session.record.notebook_path = notebook_path
+            session.record.written_through = session.events.last_seq  # earlier history stays out of it
+            session.kernel = self._kernel(session.record, session.folder, kernel_id)
+        return True
+
+    async def release(self, session: Session) -> None:
+        """Let the session's kernel go and leave its notebook: a later use starts a kernel of its own."""
+        await self.let_go(session)
+        if session.record.notebook_path:
+            session.record.notebook_path = None
+            session.kernel = self._kernel(session.record, session.folder, None)
+
+    async def let_go(self, session: Session) -> None:
+        """Wait out a kernel boot in flight, then shut our kernel down or detach from the notebook's
+        (whose cells logged so far are written first, unless a window holds it)."""
+        if session.kernel_start is not None:
+            await asyncio.gather(session.kernel_start, return_exceptions=True)
+        await session.kernel.shutdown()
+        await self._cells.flush(session)
+        await self._cells.forget(session)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from jupyter_server.gateway.managers import GatewayMappingKernelManager
 
-from .attachments import Attachments, NotebookTaken
+from .attachments import Attachments
 from .engine.kernel import KernelSession
 from .engine.llm import missing_api_key
 from .models import (
@@ -52,12 +52,13 @@ class SessionService:
         self.log = log
         self._sessions: dict[str, Session] = {}
         self.policy = Policy(config)
-        self.attachments = Attachments(config.serverapp, config.kernel_name, log)
         self.cells = NotebookCells(
             lambda: config.serverapp.contents_manager, lambda: config.notebook_markdown_cells, self.save, log,
             lease=config.notebook_claim_lease,
         )
-        self._attach_lock = asyncio.Lock()  # a notebook is checked free and taken in one step
+        self.attachments = Attachments(
+            config.serverapp, config.kernel_name, log, sessions=self.loaded, kernel=self._kernel, cells=self.cells
+        )
         self.notebooks = NotebookWriter(lambda: config.serverapp.contents_manager, workspace, log)
         for session_id in workspace.session_ids():
             folder = workspace.session_dir(session_id)
@@ -191,9 +192,7 @@ class SessionService:
         if request.notebook_path is None:
             return await self._create(request, None, None)
         path = await self.attachments.check(request.notebook_path)
-        async with self._attach_lock:
-            self._check_free(path)
-            kernel_id = await self.attachments.kernel_for(path)
+        async with self.attachments.taking(path) as kernel_id:
             return await self._create(request, path, kernel_id)
 
     async def _create(self, request: CreateSessionRequest, notebook_path: str | None, kernel_id: str | None) -> Session:
@@ -223,42 +222,10 @@ class SessionService:
         self.start_kernel(session)
         return session
 
-    def _check_free(self, path: str, session: Session | None = None) -> None:
-        """One session per notebook: two agents writing cells into one notebook would interleave them."""
-        for other in self._sessions.values():
-            if other is not session and other.record.notebook_path == path and other.record.status != SessionStatus.archived:
-                raise NotebookTaken(path, other.id)
-
     async def attach(self, session: Session, notebook_path: str | None) -> None:
-        """Move the session to a notebook's kernel (``None``: back to a kernel of its own).
-
-        A kernel of its own is shut down; a notebook's kernel is only let go, and keeps running.
-        """
-        if session.busy:
-            raise SessionBusy("Session is running a task; wait for it or cancel it before changing its notebook")
-        kernel_id = None
-        if notebook_path is not None:
-            notebook_path = await self.attachments.check(notebook_path)
-            if notebook_path == session.record.notebook_path:
-                return
-        async with self._attach_lock:
-            if notebook_path is not None:
-                self._check_free(notebook_path, session)
-                kernel_id = await self.attachments.kernel_for(notebook_path)
-            await self._let_go(session)
-            session.record.notebook_path = notebook_path
-            session.record.written_through = session.events.last_seq  # earlier history stays out of it
-            session.kernel = self._kernel(session.record, session.folder, kernel_id)
-        self.start_kernel(session)
-
-    async def _let_go(self, session: Session) -> None:
-        """Wait out a kernel boot in flight, then shut our kernel down or detach from the notebook's
-        (whose cells logged so far are written first, unless a window holds it)."""
-        if session.kernel_start is not None:
-            await asyncio.gather(session.kernel_start, return_exceptions=True)
-        await session.kernel.shutdown()
-        await self.cells.flush(session)
-        await self.cells.forget(session)
+        """Move the session to a notebook's kernel (``None``: back to a kernel of its own) and boot it."""
+        if await self.attachments.attach(session, notebook_path):
+            self.start_kernel(session)
 
     def start_kernel(self, session: Session) -> None:
         """Boot the kernel without making the caller wait; failures surface on first use."""
@@ -369,10 +336,7 @@ class SessionService:
         """Stop the kernel (detach from a notebook's) and mark the session archived; its files and history stay."""
         if session.busy:
             raise SessionBusy("Session is running a task; cancel it before archiving")
-        await self._let_go(session)
-        if session.record.notebook_path:  # detached: a later use starts a kernel of its own
-            session.record.notebook_path = None
-            session.kernel = self._kernel(session.record, session.folder)
+        await self.attachments.release(session)
         session.record.status = SessionStatus.archived
         await self.save(session)
         return session
@@ -382,11 +346,7 @@ class SessionService:
         if session.run is not None and not session.run.done():
             session.run.cancel()
             await asyncio.gather(session.run, return_exceptions=True)
-        if session.kernel_start is not None:
-            await asyncio.gather(session.kernel_start, return_exceptions=True)
-        await session.kernel.shutdown()
-        await self.cells.flush(session)  # the user's notebook keeps the agent's last cells
-        await self.cells.forget(session)
+        await self.attachments.let_go(session)  # the user's notebook keeps the agent's last cells
         await self.notebooks.forget(session)
         self._sessions.pop(session.id, None)
         await asyncio.to_thread(shutil.rmtree, session.folder, ignore_errors=True)

@@ -4,10 +4,9 @@ Using ``serverapp.kernel_manager`` (never a private ``KernelManager``) keeps age
 JupyterLab, subject to the server's culling, and remote in gateway mode. Only ``execute()`` plus
 ``get_iopub_msg`` is used to drive a cell, because ``execute_interactive`` breaks with gateway clients.
 
-An *attached* session works in the kernel of a user's notebook instead: it adopts the kernel id its
-``adopt`` callable finds (the notebook's, from the server's session manager) and never starts, restarts
-or shuts that kernel down on its own. The user's cells share it: ours wait until the kernel is free,
-their time limit runs from when the kernel takes them, and parent message ids keep outputs apart.
+An *attached* session works in the kernel of a user's notebook instead, shared with the user's own
+cells; ``notebook_kernel.NotebookKernel`` holds what that changes. The client, whether the process
+behind it lives, and reading a request's output off its channels are ``connection.KernelConnection``'s.
 """
 
 from __future__ import annotations
@@ -25,6 +24,7 @@ from jupyter_core.utils import ensure_async
 
 from ..models import ExecutionResult, KernelState
 from .channels import Channels
+from .connection import KernelConnection
 from .introspect import (
     INTROSPECT_CODE,
     STATE_EXPRESSION,
@@ -34,19 +34,18 @@ from .introspect import (
     setup_code,
     workspace_found,
 )
+from .notebook_kernel import USER_KERNEL_DEAD, NotebookKernel
 from .outputs import CellOutput, OutputSink
 
 START_TIMEOUT = 60.0  # kernel_info round trip after a (re)start
 RECOVER_TIMEOUT = 10.0  # how long the server's auto-restarter gets to bring a dead kernel back
-POLL_INTERVAL = 1.0  # iopub silence after which we check that the kernel is still alive
 INTERRUPT_GRACE = 5.0  # time for an interrupted cell to reach idle
 INTROSPECT_TIMEOUT = 10.0
-TURN_POLL = 0.1  # how often an attached session looks whether the user's cell has finished
 
 DIED_ERROR = "The kernel died while running this cell; it will be restarted on the next execution"
-USER_KERNEL_DEAD = "The notebook's kernel is not running; restart it from the notebook"
 
-class KernelSession:
+
+class KernelSession(KernelConnection):
     """One session's kernel: started through the server's kernel manager so it is listed, culled and remote-capable."""
 
     def __init__(
@@ -66,16 +65,12 @@ class KernelSession:
         (jupyter_server's local manager does; a gateway's copy is only refreshed now and then).
         ``adopt``: attach to the kernel id it returns (``kernel_id`` when already known) instead of
         starting one."""
-        self._km = kernel_manager
+        notebook = None if adopt is None else NotebookKernel(kernel_manager, adopt, watches_activity=watches_activity)
+        super().__init__(kernel_manager, kernel_id, notebook, log or logging.getLogger(__name__))
         self.kernel_name = kernel_name
         self.path = path
         self.cwd = cwd
         self.output_cap = output_cap
-        self.log = log or logging.getLogger(__name__)
-        self.kernel_id: str | None = kernel_id
-        self._adopt = adopt
-        self._ours_started = False  # the kernel has taken our current request (it is not queued behind another)
-        self._in_flight: str | None = None  # msg id of our request until its result is in
         self.snapshot = KernelState()
         self._fresh = False  # ``snapshot`` came back with our last cell (and no cell of ours ran since)
         self._described_at: Any = None  # the kernel's ``last_activity`` when ``snapshot`` came back
@@ -83,16 +78,8 @@ class KernelSession:
         self.workspace_reachable = True  # the kernel sees ``cwd`` (false: a gateway host without the files)
         self._namespace: str | None = None  # the id the setup cell drew in this kernel's namespace
         self.pristine = False  # connected, set up, and no cell of ours has run since
-        self._client: Any = None
-        self._channels: Channels | None = None  # the client's, read without spinning
-        self._lost = False  # the kernel process behind our client died or was auto-restarted
         self._lock = asyncio.Lock()  # one user of the kernel at a time: cells, introspection, restarts
         self._cell_running = False  # the lock is held by a client's cell (not a start, restart or introspection)
-
-    @property
-    def is_alive(self) -> bool:
-        """Started and still known to the kernel manager (culling removes it there)."""
-        return self.kernel_id is not None and not self._lost and self.kernel_id in self._km
 
     @property
     def incarnation(self) -> str | None:
@@ -105,7 +92,7 @@ class KernelSession:
     @property
     def attached(self) -> bool:
         """The kernel is a user's notebook kernel, not ours."""
-        return self._adopt is not None
+        return self._notebook is not None
 
     @property
     def busy(self) -> bool:
@@ -164,22 +151,9 @@ class KernelSession:
         only a cell of ours, never the user's own cell our request is queued behind."""
         if not self.is_alive:
             return
-        if self.attached and not self._ours_started and not await self._taken_meanwhile():
+        if self._notebook is not None and not await self._notebook.ours_running(self._channels, reading=self.busy):
             return
         await ensure_async(self._km.interrupt_kernel(self.kernel_id))
-
-    async def _taken_meanwhile(self) -> bool:
-        """Whether the kernel took our request after we stopped reading (a cancelled cell): what iopub
-        holds says so. Only looked at while no cell of ours reads iopub."""
-        if self._in_flight is None or self.busy or self._client is None:
-            return False
-        while True:
-            try:
-                msg = await self._channels.iopub(0)
-            except (Empty, RuntimeError):
-                return False
-            if msg["parent_header"].get("msg_id") == self._in_flight:
-                return True
 
     async def restart(self) -> KernelState:
         """Restart the kernel process (all variables are lost) and return its fresh state."""
@@ -226,8 +200,8 @@ class KernelSession:
         # Poll the process too: a kernel that died between cells must not fail the next one.
         if self._client is not None and self.is_alive and await self._process_alive():
             return
-        if self._adopt is not None:
-            await self._attach()
+        if self._notebook is not None:
+            await self._attach(self._notebook)
             return
         if self.kernel_id is not None and self.kernel_id in self._km:
             # Locally the server's restarter brings a dead kernel back under the same id;
@@ -247,40 +221,20 @@ class KernelSession:
         self._km.get_kernel(self.kernel_id).add_restart_callback(self._on_auto_restart, "restart")
         await self._connect()
 
-    async def _attach(self) -> None:
+    async def _attach(self, notebook: NotebookKernel) -> None:
         """Connect to the notebook's kernel (found again if it was shut down or replaced meanwhile)."""
-        assert self._adopt is not None
         self._disconnect()
-        if self.kernel_id is None or self.kernel_id not in self._km:
-            self.kernel_id = await self._adopt()
+        self.kernel_id = await notebook.find(self.kernel_id)
         if not await self._wait_alive(RECOVER_TIMEOUT):
             raise RuntimeError(USER_KERNEL_DEAD)
         self.log.info("dsagent attached to kernel %s", self.kernel_id)
         self._km.get_kernel(self.kernel_id).add_restart_callback(self._on_auto_restart, "restart")
         await self._connect()
 
-    def _on_auto_restart(self) -> None:
-        """The server's restarter found the kernel dead and is starting a new process."""
-        self._lost = True
-
-    async def _process_alive(self) -> bool:
-        """Ask the manager, not the client: a gateway client cannot poll a process."""
-        if self.kernel_id is None or self.kernel_id not in self._km:
-            return False
-        return bool(await ensure_async(self._km.get_kernel(self.kernel_id).is_alive()))
-
-    async def _wait_alive(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while not await self._process_alive():
-            if self.kernel_id not in self._km or time.monotonic() > deadline:
-                return False
-            await asyncio.sleep(0.2)
-        return True
-
     async def _wait_ready(self, channels: Channels) -> None:
         """Wait for a kernel_info reply and for iopub to deliver, so no cell output is missed."""
-        if self.attached:
-            await self._wait_turn()  # kernel_info would queue behind the user's running cell
+        if self._notebook is not None:
+            await self._notebook.wait_turn(self.kernel_id, self._gone)  # kernel_info would queue behind it
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             msg_id = channels.client.kernel_info()
@@ -323,18 +277,6 @@ class KernelSession:
             )
         await self._introspect()
 
-    def close(self) -> None:
-        """Drop our connection but leave the kernel to its manager (which stops it with the server)."""
-        self._disconnect()
-
-    def _disconnect(self) -> None:
-        client, self._client, self._channels = self._client, None, None
-        if client is not None:
-            try:
-                client.stop_channels()
-            except Exception:
-                self.log.debug("Error stopping kernel channels", exc_info=True)
-
     async def _restart(self) -> None:
         self._disconnect()
         pending = await ensure_async(self._km.restart_kernel(self.kernel_id, now=True))
@@ -348,8 +290,8 @@ class KernelSession:
         self, code: str, *, timeout: float, silent: bool = False, describe: bool = False,
         on_output: OutputSink | None = None,
     ) -> ExecutionResult:
-        if self.attached:
-            await self._wait_turn()
+        if self._notebook is not None:
+            await self._notebook.wait_turn(self.kernel_id, self._gone)
         started = time.monotonic()
         client, channels = self._client, self._channels
         if describe or not silent:
@@ -357,11 +299,12 @@ class KernelSession:
         if not silent:
             self.pristine = False
         expressions = {"state": STATE_EXPRESSION} if describe else {}
-        self._ours_started = not self.attached  # our own kernel runs nobody else's cells we would wait for
-        msg_id = self._in_flight = client.execute(
+        msg_id = client.execute(
             code, silent=silent, store_history=not silent, user_expressions=expressions,
             allow_stdin=False, stop_on_error=False,
         )
+        if self._notebook is not None:
+            self._notebook.sent(msg_id)
         out = CellOutput(self.output_cap, on_output)
         outcome = await self._collect(msg_id, out, timeout)
         error = out.error
@@ -369,8 +312,8 @@ class KernelSession:
             await self.interrupt()
             outcome = await self._collect(msg_id, out, INTERRUPT_GRACE)
             error = f"Timeout: execution exceeded {timeout:g}s and was interrupted"
-            if outcome == "timeout" and self.attached:
-                self._ours_started, self._in_flight = False, None  # not ours to restart: the user decides
+            if outcome == "timeout" and self._notebook is not None:
+                self._notebook.finished()  # not ours to restart: the user decides
                 error += "; it did not stop and is still running in the notebook's kernel"
                 return out.result(False, error, started)
             if outcome == "timeout":
@@ -384,7 +327,8 @@ class KernelSession:
             self._disconnect()
             self.snapshot = self.snapshot.model_copy(update={"is_running": False})
             return out.result(False, DIED_ERROR, started)
-        self._ours_started, self._in_flight = False, None
+        if self._notebook is not None:
+            self._notebook.finished()
         reply = await channels.reply(msg_id)
         status = reply["content"].get("status") if reply else None
         if status not in (None, "ok") and error is None:
@@ -409,55 +353,6 @@ class KernelSession:
         if not self._watches_activity or self.kernel_id not in self._km:
             return None
         return getattr(self._km.get_kernel(self.kernel_id), "last_activity", None)
-
-    async def _wait_turn(self) -> None:
-        """Send nothing while the server sees the kernel busy (a user's cell): it would only queue up
-        behind it, and a task cancelled meanwhile would still leave it to run later."""
-        while self._server_state() == "busy":
-            if self._lost or not await self._process_alive():
-                return
-            await asyncio.sleep(TURN_POLL)
-
-    def _server_state(self) -> str | None:
-        """The execution state the server tracks for the kernel from its messages (only a local manager
-        does; behind a gateway the time limit starting with our request is what protects us)."""
-        if not self._watches_activity or self.kernel_id not in self._km:
-            return None
-        return getattr(self._km.get_kernel(self.kernel_id), "execution_state", None)
-
-    async def _collect(self, msg_id: str, out: CellOutput, timeout: float) -> str:
-        """Gather our request's iopub output until it is idle: "idle", "timeout" or "died".
-
-        ``timeout`` runs from when the kernel takes the request: time spent queued behind another
-        client's cell (a user's, in an attached kernel) does not count.
-        """
-        deadline = time.monotonic() + timeout if self._ours_started else None
-        while True:
-            if self._lost:
-                return "died"
-            remaining = POLL_INTERVAL if deadline is None else deadline - time.monotonic()
-            if remaining <= 0:
-                return "timeout"
-            try:
-                msg = await self._channels.iopub(min(POLL_INTERVAL, remaining))
-            except Empty:
-                if self._lost or not await self._process_alive():
-                    return "died"
-                continue
-            except RuntimeError:  # gateway: the websocket router has stopped
-                return "died"
-            if deadline is None and msg["parent_header"].get("msg_id") == msg_id:
-                self._ours_started = True  # the kernel took our request: the time limit runs from now
-                deadline = time.monotonic() + timeout
-            if msg["msg_type"] == "status":
-                state = msg["content"].get("execution_state")
-                if state in ("restarting", "dead"):  # a server relaying the kernel (gateway) saw it die
-                    return "died"
-                if state == "idle" and msg["parent_header"].get("msg_id") == msg_id:
-                    return "idle"
-            elif msg["parent_header"].get("msg_id") == msg_id:
-                out.add(msg)
-
 
     async def _introspect(self) -> KernelState:
         """Refresh the snapshot; a failure keeps the old one rather than failing the caller."""
