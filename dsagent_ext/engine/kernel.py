@@ -253,7 +253,8 @@ class KernelSession(KernelConnection):
         """Open a fresh client (ports may change on restart) and run the setup cell."""
         self._disconnect()
         client = self._km.get_kernel(self.kernel_id).client()
-        await ensure_async(client.start_channels())
+        # no heartbeat: liveness is the kernel manager's to tell, and each heartbeat is a thread pinging
+        await ensure_async(client.start_channels(hb=False))
         self._client, self._channels = client, Channels(client)
         try:
             await self._wait_ready(self._channels)

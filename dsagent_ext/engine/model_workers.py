@@ -81,6 +81,9 @@ class ModelWorker:
                 queue = self.calls.get(message["id"])
                 if queue is not None:
                     queue.put_nowait(message)
+                # a tick carries a message for every call in flight: their consumers' work (events, SSE
+                # writes) is spread over loop turns instead of holding a user's request up as a block
+                await asyncio.sleep(0)
         except (ValueError, ConnectionError) as e:  # a broken line: this worker cannot be trusted
             self.log.error("DSAgent: model worker %s sent a bad message: %s", self.proc.pid, e)
             self.proc.kill()
