@@ -32,7 +32,8 @@ from dsagent_ext.engine.prompt import build_system_prompt
 
 PAUSE = 0.02  # s between a probe's requests
 WORKER = "dsagent_ext.engine.llm_worker"
-IDLE_CPU_SECONDS = 3.0  # the server's idle CPU is measured this long before each CPU run
+IDLE_CPU_SECONDS = 5.0  # the server's idle CPU is measured this long before each CPU run...
+SETTLE_SECONDS = 2.0  # ...after this long without load
 
 
 async def run(b: Bench) -> None:
@@ -124,13 +125,15 @@ async def _cpu_load(b: Bench, count: int, rate: str, delay_ms: float, floor: flo
     count = min(count, len(b.sessions))
     server = psutil.Process(b.server.pid)
     workers = [p for p in server.children() if WORKER in " ".join(p.cmdline())]
+    await asyncio.sleep(SETTLE_SECONDS)  # what the previous load left behind (notebook writes) is done
     idle = _cpu([server])
     await asyncio.sleep(IDLE_CPU_SECONDS)
-    idle = (_cpu([server]) - idle) / IDLE_CPU_SECONDS  # the Jupyter server's own timers and kernel heartbeats
+    idle = (_cpu([server]) - idle) / IDLE_CPU_SECONDS  # the Jupyter server's own timers, kernel polling
     async with httpx.AsyncClient(base_url=b.model.url) as model:
         sent = int((await model.get("/chunks")).text)
         cpu, worker_cpu, began = _cpu([server]), _cpu(workers), time.perf_counter()
         results = await _streams(b, count, delay_ms)
+        await asyncio.sleep(SETTLE_SECONDS)  # this load's own trailing work counts
         cpu = _cpu([server]) - cpu - idle * (time.perf_counter() - began)
         worker_cpu = _cpu(workers) - worker_cpu
         chunks = int((await model.get("/chunks")).text) - sent
