@@ -272,7 +272,7 @@ class RunService:
         model = runner.config.model
         if len(turns) - covered <= KEEP_TURNS or token_bound(history) <= self.config.context_tokens:
             return history  # surely fits: counting (tokenizing all of it) took longer than the rest of a round
-        tokens = await asyncio.to_thread(runner.llm.count_tokens, model, history)
+        tokens = await runner.llm.count(model, history)
         if tokens <= self.config.context_tokens:
             return history
         keep = len(turns) - KEEP_TURNS

@@ -155,6 +155,23 @@ def test_missing_key_fails_without_a_worker(fake: FakeLLM) -> None:
     with_pool(body)
 
 
+
+def test_tokens_are_counted_in_the_worker_as_in_process(fake: FakeLLM) -> None:
+    history = [*MESSAGES, {"role": "assistant", "content": TOKENS * 20}]
+    here = LLMClient(fake.api_base, **options(fake)).count_tokens("gpt-4o", history)
+
+    async def body(pool: ModelWorkers) -> tuple[int, int, int]:
+        there = await WorkerLLMClient(pool, fake.api_base, **options(fake)).count("gpt-4o", history)
+        workers = len(pool.workers)
+        keyless = await WorkerLLMClient(pool, None, **options(fake)).count("gpt-4o", history)  # no key: estimated
+        return there, workers, keyless
+
+    there, workers, keyless = with_pool(body)
+    assert there == here and workers == 1
+    assert keyless == len(TOKENS * 20 + "be brief" + "hi") // 4 != here
+    assert fake.requests == []  # counting asks no model
+
+
 async def first_text_then(llm: LLMClient, action: Callable[[], Any]) -> asyncio.Task[None]:
     """Start a slow stream, wait for its first text, run ``action``; the consuming task is returned."""
     first = asyncio.Event()

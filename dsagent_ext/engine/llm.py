@@ -188,12 +188,17 @@ class LLMClient:
             raise LLMError(_describe(exc, model, attempt, streamed, self.timeout)) from exc
         await asyncio.sleep(self.backoff * 2**attempt)
 
+    async def count(self, model: str, messages: list[dict]) -> int:
+        """``count_tokens`` for a coroutine: tokenizing a long history takes tens of milliseconds."""
+        await load_litellm()
+        return await asyncio.to_thread(self.count_tokens, model, messages)
+
     def count_tokens(self, model: str, messages: list[dict]) -> int:
         """Tokens these messages take for ``model``; a character estimate when litellm cannot tell."""
         try:
             return int(_litellm().token_counter(model=resolve_model(model, self.api_base), messages=messages))
         except Exception:
-            return sum(len(str(m.get("content") or "")) for m in messages) // 4
+            return estimate_tokens(messages)
 
     def _request(self, model: str, messages: list[dict], stop: list[str] | None) -> dict[str, Any]:
         """The litellm arguments; fails at once, without a network call, when the key is missing."""
@@ -233,6 +238,11 @@ class LLMClient:
             total_tokens=prompt + completion,
             cost_usd=_cost(model, prompt, completion),
         )
+
+
+def estimate_tokens(messages: list[dict]) -> int:
+    """About four characters a token: for when the tokenizer cannot tell."""
+    return sum(len(str(m.get("content") or "")) for m in messages) // 4
 
 
 def _needs_placeholder_key(model: str, api_base: str | None) -> bool:

@@ -19,7 +19,7 @@ from contextlib import aclosing, suppress
 from typing import Any
 
 from ..models import Usage
-from .llm import LLMChunk, LLMClient, LLMError, missing_api_key
+from .llm import LLMChunk, LLMClient, LLMError, estimate_tokens, missing_api_key
 from .llm_worker import LINE_LIMIT
 
 STOP_WAIT = 5.0  # seconds a worker gets to end its calls after its input closes
@@ -166,6 +166,18 @@ class WorkerLLMClient(LLMClient):
                 if message.get("end"):
                     return str(message.get("text") or "")
         raise LLMError(f"model call for {model} ended without a reply")
+
+    async def count(self, model: str, messages: list[dict]) -> int:
+        """Tokens of these messages, counted in the worker: the server never loads litellm's tokenizers.
+        Never fails, as in process: without a worker's count, the estimate."""
+        try:
+            async with aclosing(self._call("count", model, messages, None)) as replies:
+                async for message in replies:
+                    if message.get("end"):
+                        return int(message["tokens"])
+        except LLMError as e:
+            self.workers.log.debug("DSAgent: tokens estimated, not counted: %s", e)
+        return estimate_tokens(messages)
 
     async def _call(
         self, op: str, model: str, messages: list[dict], stop: list[str] | None
