@@ -112,35 +112,10 @@ def test_fix_with_dsagent_on_an_error_cell(panel, fake, notebook):
     eventually(lambda: notebook.model_cells()[1]["metadata"].get("dsagent", {}).get("kind") == "answer")
 
 
-def test_full_mode_edit_then_approve_in_the_cell(panel, fake, lab, notebook):
-    sid = attached_session(lab)["id"]
-    lab.api("PUT", f"api/sessions/{sid}", {"hitl_mode": "full"})
-    try:
-        fake.script("<code>\nprint('original')\n</code>", "<answer>Ran your version.</answer>")
-        before = len(notebook.model_cells())
-        notebook.select(before - 1)
-        panel.send("print something")
-        expect(panel.hitl_card).to_contain_text("Run this code?", timeout=60_000)
-        pending = notebook.cell(before)
-        expect(pending).to_contain_text("print('original')")
-        assert notebook.model_cells()[before]["metadata"]["dsagent"]["pending"] is True
-        notebook.set_source(before, "print('edited in the notebook')")
-        notebook.toolbar_button("dsagent:approve-cell").click()
-        # the panel's card follows the notebook: the next pause is the answer's
-        expect(panel.hitl_card).to_contain_text("Accept this answer?", timeout=60_000)
-        panel.hitl_card.get_by_role("button", name="Approve").click()
-        panel.wait_done()
-        eventually(lambda: "edited in the notebook" in text_of(notebook.model_cells()[before]))
-        cell = notebook.model_cells()[before]
-        assert "pending" not in cell["metadata"]["dsagent"]
-        assert "edited in the notebook" in text_of(cell) and "original" not in "".join(cell["source"])
-        assert "edited in the notebook" in panel.console_text()
-        expect(notebook.toolbar_button("dsagent:approve-cell")).to_be_hidden()
-    finally:
-        lab.api("PUT", f"api/sessions/{sid}", {"hitl_mode": "none"})
-
-
-def test_full_mode_edit_in_the_cell_then_approve_in_the_panel(panel, fake, lab, notebook):
+@pytest.mark.parametrize("approve_in", ["cell", "panel"])
+def test_full_mode_an_edited_pending_cell_runs_as_edited(approve_in, panel, fake, lab, notebook):
+    """Approved from the cell's toolbar or from the panel's card, the user's edit is what runs."""
+    edited = f"print('edited, approved in the {approve_in}')"
     sid = attached_session(lab)["id"]
     lab.api("PUT", f"api/sessions/{sid}", {"hitl_mode": "full"})
     try:
@@ -150,20 +125,26 @@ def test_full_mode_edit_in_the_cell_then_approve_in_the_panel(panel, fake, lab, 
         panel.send("print a line")
         expect(panel.hitl_card).to_contain_text("Run this code?", timeout=60_000)
         expect(notebook.cell(before)).to_contain_text("print('as proposed')")
-        notebook.set_source(before, "print('edited, approved in the panel')")
-        # the card's Approve, as the cell's own: the edit is what runs
-        panel.hitl_card.get_by_role("button", name="Approve").click()
+        assert notebook.model_cells()[before]["metadata"]["dsagent"]["pending"] is True
+        notebook.set_source(before, edited)
+        if approve_in == "cell":
+            notebook.toolbar_button("dsagent:approve-cell").click()
+        else:
+            panel.hitl_card.get_by_role("button", name="Approve").click()
+        # the panel's card follows the notebook: the next pause is the answer's
         expect(panel.hitl_card).to_contain_text("Accept this answer?", timeout=60_000)
         panel.hitl_card.get_by_role("button", name="Approve").click()
         panel.wait_done()
         ran = next(t for t in reversed(lab.api("GET", f"api/sessions/{sid}/turns?limit=200")["turns"]) if t["code"])
-        assert ran["code"] == "print('edited, approved in the panel')"
-        assert ran["execution_result"]["stdout"] == "edited, approved in the panel\n"
+        assert ran["code"] == edited
+        assert ran["execution_result"]["stdout"] == f"edited, approved in the {approve_in}\n"
         assert [d["action"] for d in ran["hitl"] if d["request_type"] == "code"] == ["modify"]
-        eventually(lambda: "edited, approved in the panel" in text_of(notebook.model_cells()[before]))
+        eventually(lambda: f"approved in the {approve_in}\n" in text_of(notebook.model_cells()[before]))
         cell = notebook.model_cells()[before]
-        assert "".join(cell["source"]) == "print('edited, approved in the panel')"
+        assert "".join(cell["source"]) == edited
         assert "pending" not in cell["metadata"]["dsagent"]
+        assert f"approved in the {approve_in}" in panel.console_text()
+        expect(notebook.toolbar_button("dsagent:approve-cell")).to_be_hidden()
     finally:
         lab.api("PUT", f"api/sessions/{sid}", {"hitl_mode": "none"})
 
