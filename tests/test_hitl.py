@@ -52,6 +52,7 @@ async def test_none_never_pauses(client, fake_llm):
     assert status == {
         "enabled": False, "mode": "none", "awaiting_feedback": False, "awaiting_type": None,
         "pending_plan": None, "pending_code": None, "pending_error": None, "pending_answer": None,
+        "pending_message": None,
     }
 
 
@@ -212,6 +213,7 @@ async def test_on_error_retry_and_skip(client, fake_llm, tmp_path):
     assert request["message"] == "This cell failed: retry, skip or give guidance?"
     status = (await client.call("GET", f"/api/sessions/{sid}/hitl/status")).json()
     assert "not yet" in status["pending_error"]
+    assert status["pending_message"] == request["message"]  # a client reloading asks in the same words
     r = await client.call("POST", f"/api/sessions/{sid}/hitl/respond", json={"action": "modify"})
     assert r.status_code == 400 and "modified_code" in r.json()["detail"]
     r = await client.call("POST", f"/api/sessions/{sid}/hitl/respond", json={"action": "dance"})

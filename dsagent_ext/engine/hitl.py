@@ -179,6 +179,7 @@ class HITLGate:
             pending_code=pause.code if pause else None,
             pending_error=pause.error if pause else None,
             pending_answer=pause.answer if pause else None,
+            pending_message=PROMPTS[pause.kind] if pause else None,
         )
 
 

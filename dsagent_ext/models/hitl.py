@@ -34,6 +34,7 @@ class HITLStatusResponse(Model):
     pending_code: str | None = None
     pending_error: str | None = None
     pending_answer: str | None = None
+    pending_message: str | None = None  # the prompt the pause's ``hitl_request`` carries
 
 
 class HITLActionRequest(Body):

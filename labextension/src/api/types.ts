@@ -157,7 +157,7 @@ export interface TurnsPage {
 /** The `hitl_request` event. */
 export interface HITLRequest {
   request_type: HITLRequestType;
-  /** What the server asks the human (absent from older servers and from `/hitl/status`). */
+  /** What the server asks the human (absent from older servers). */
   message?: string;
   plan: Plan | null;
   code: string | null;
@@ -175,6 +175,8 @@ export interface HITLStatus {
   pending_code: string | null;
   pending_error: string | null;
   pending_answer: string | null;
+  /** The pause's prompt, as its `hitl_request` words it (absent from older servers). */
+  pending_message?: string | null;
 }
 
 export interface HITLResponse {

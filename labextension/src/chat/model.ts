@@ -322,7 +322,8 @@ function requestFromStatus(status: HITLStatus): HITLRequest {
     plan,
     code: status.pending_code,
     error: status.pending_error,
-    answer: status.pending_answer
+    answer: status.pending_answer,
+    message: status.pending_message ?? undefined
   };
 }
 

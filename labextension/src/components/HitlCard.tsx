@@ -22,7 +22,7 @@ const LABELS: Record<HITLAction, string> = {
   skip: 'Skip'
 };
 
-// the question when the server does not word it (older servers, a pause read from `/hitl/status`)
+// the question when the server does not word it (older servers)
 const TITLES = {
   plan: 'Approve the plan?',
   code: 'Run this code?',
