@@ -161,23 +161,24 @@ class WorkerLLMClient(LLMClient):
                 yield LLMChunk(usage=Usage(**message["usage"]))
 
     async def complete(self, model: str, messages: list[dict]) -> str:
-        async with aclosing(self._call("complete", model, messages, None)) as replies:
-            async for message in replies:
-                if message.get("end"):
-                    return str(message.get("text") or "")
-        raise LLMError(f"model call for {model} ended without a reply")
+        return str((await self._outcome("complete", model, messages)).get("text") or "")
 
     async def count(self, model: str, messages: list[dict]) -> int:
         """Tokens of these messages, counted in the worker: the server never loads litellm's tokenizers.
         Never fails, as in process: without a worker's count, the estimate."""
         try:
-            async with aclosing(self._call("count", model, messages, None)) as replies:
-                async for message in replies:
-                    if message.get("end"):
-                        return int(message["tokens"])
+            return int((await self._outcome("count", model, messages))["tokens"])
         except LLMError as e:
             self.workers.log.debug("DSAgent: tokens estimated, not counted: %s", e)
         return estimate_tokens(messages)
+
+    async def _outcome(self, op: str, model: str, messages: list[dict]) -> dict[str, Any]:
+        """The last message of a call that answers all at once (``complete``, ``count``)."""
+        async with aclosing(self._call(op, model, messages, None)) as replies:
+            async for message in replies:
+                if message.get("end"):
+                    return message
+        raise LLMError(f"model call for {model} ended without a reply")
 
     async def _call(
         self, op: str, model: str, messages: list[dict], stop: list[str] | None
