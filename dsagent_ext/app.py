@@ -280,6 +280,40 @@ class DSAgent(ExtensionApp):
             raise ValueError("model_workers must be >= 0 (0 means calls in the server process)")
         return proposal["value"]
 
+    vision = Enum(
+        ["auto", "on", "off"],
+        help="""Whether the model is shown the figures the agent's cells display (and the images of the
+        user's notebook cells it is asked about): ``auto`` for models litellm knows accept images, ``on`` for
+        any model (a local or unknown vision model), ``off`` never. Falls back to DSAGENT_VISION, then ``auto``.""",
+    ).tag(config=True)
+
+    @default("vision")
+    def _vision_default(self) -> str:
+        return _env("DSAGENT_VISION", "auto").lower()
+
+    vision_max_side = Integer(
+        help="""Pixels of an image's long side, at most, as the model is shown it (larger images are
+        downscaled). Falls back to DSAGENT_VISION_MAX_SIDE, then 1024.""",
+    ).tag(config=True)
+
+    @default("vision_max_side")
+    def _vision_max_side_default(self) -> int:
+        return int(_env("DSAGENT_VISION_MAX_SIDE", "1024"))
+
+    vision_max_images = Integer(
+        help="Images, at most, sent with one model request. Falls back to DSAGENT_VISION_MAX_IMAGES, then 4.",
+    ).tag(config=True)
+
+    @default("vision_max_images")
+    def _vision_max_images_default(self) -> int:
+        return int(_env("DSAGENT_VISION_MAX_IMAGES", "4"))
+
+    @validate("vision_max_side", "vision_max_images")
+    def _validate_vision_limits(self, proposal: dict) -> int:
+        if proposal["value"] < 1:
+            raise ValueError(f"{proposal['trait'].name} must be >= 1")
+        return proposal["value"]
+
     hitl_timeout = Float(
         help="""Seconds a human-in-the-loop pause waits before it counts as a reject.
         Falls back to DSAGENT_HITL_TIMEOUT, then 1800.""",

@@ -15,9 +15,9 @@ from jupyter_core.utils import ensure_async
 
 from .engine.conversation import history_from_turns, summary_request
 from .engine.llm import LLMClient, LLMError, missing_api_key
-from .engine.notebook_context import describe_notebook
 from .engine.model_workers import ModelWorkers, WorkerLLMClient
 from .engine.runner import AgentRunner, RunConfig
+from .engine.vision import VisionSettings
 from .models import ChatResponse, NotebookContext, RoundResult, Usage
 from .restore import Plan, RestoreService, agent_notice, ends_restore
 from .session import LOG_ONLY, Session, SessionBusy
@@ -165,6 +165,7 @@ class RunService:
             RunConfig(
                 model=model, max_rounds=self.config.max_rounds, code_timeout=self.config.code_timeout,
                 notebook=session.record.notebook_path, workspace=self.sessions.workspace_from_notebook(session),
+                vision=VisionSettings(self.config.vision, self.config.vision_max_side, self.config.vision_max_images),
             ),
             gate=session.gate,
             budget=lambda usage: self.spending.over(user, spent, usage),
@@ -173,7 +174,7 @@ class RunService:
         self.sessions.reactivate(session)  # saved with the first round
         restore = self.restores.plan(session) if self.restores.wanted(session) else None
         if notebook is not None or session.record.notebook_path:
-            runner.notebook = lambda: self._notebook_view(session, notebook)
+            runner.notebook = lambda: self._notebook(session, notebook)
         start = session.publish("user_message", {"message": message})
         subscription = Subscription(session, start["seq"])
         session.run = asyncio.ensure_future(self._drive(session, runner, message, user, restore))
@@ -285,8 +286,8 @@ class RunService:
         session.publish("summary", {"content": text, "turns": keep, "tokens_before": tokens})
         return history_from_turns(turns[keep:], limit, text)
 
-    async def _notebook_view(self, session: Session, notebook: NotebookContext | None) -> str:
-        """The notebook section of the prompt: the client's live cells, else the saved notebook."""
+    async def _notebook(self, session: Session, notebook: NotebookContext | None) -> NotebookContext | None:
+        """The user's notebook for the model: the client's live cells, else the saved notebook."""
         path = session.record.notebook_path
         if notebook is None and path:
             try:
@@ -296,8 +297,8 @@ class RunService:
                 notebook = NotebookContext(cells=model["content"]["cells"])
             except Exception as e:  # the task goes on without it
                 self.log.warning("DSAgent: could not read notebook %s for session %s: %s", path, session.id, e)
-                return ""
-        return describe_notebook(notebook, path) if notebook is not None else ""
+                return None
+        return notebook
 
     def _last_task_start(self, session: Session) -> int:
         starts = [r["seq"] for r in session.events.read() if r["event"] == "user_message"]

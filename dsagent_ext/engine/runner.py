@@ -13,13 +13,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..models import ExecutionResult, HITLAction, KernelState, PlanResponse, RoundResult, Usage
+from ..models import ExecutionResult, HITLAction, KernelState, NotebookContext, PlanResponse, RoundResult, Usage
 from .conversation import execution_feedback
 from .hitl import Decision, HITLGate, Pause, PauseKind
 from .llm import LLMClient, LLMError
+from .notebook_context import describe_notebook
 from .outputs import OutputSink
 from .prompt import build_system_prompt, describe_kernel
 from .protocol import ParsedReply, parse_plan, parse_reply
+from .vision import VisionSettings, cell_pictures, count_images, drop_images, notebook_pictures, sees_images, with_pictures
 
 STOP = ["</code>", "</answer>"]
 CONTINUE = "Continue with the next step of your plan, or give the <answer> if the task is complete."
@@ -52,6 +54,7 @@ class RunConfig:
     feedback_chars: int = 10_000
     notebook: str | None = None  # the user's notebook whose kernel the agent works in
     workspace: str | None = None  # the session folder, relative to that kernel's working directory
+    vision: VisionSettings = field(default_factory=VisionSettings)
 
 
 class Rejected(Exception):
@@ -69,6 +72,7 @@ class _Round:
     result: ExecutionResult | None = None
     executing: bool = False
     usage: Usage | None = None
+    images_seen: int = 0  # images in the conversation this round's model call was given
     steer: str | None = None  # replaces the next prompt: a human redirected the task
     note: str | None = None  # put before the next prompt: what a human decided on the way
     decisions: list[dict[str, Any]] = field(default_factory=list)
@@ -98,8 +102,10 @@ class AgentRunner:
     executor: Executor
     config: RunConfig
     history: Callable[[], Awaitable[list[dict[str, str]]]] | None = None
-    notebook: Callable[[], Awaitable[str]] | None = None  # the user's notebook for the prompt, read once per task
+    # the user's notebook for the prompt (and its images for a model that sees them), read once per task
+    notebook: Callable[[], Awaitable[NotebookContext | None]] | None = None
     notebook_view: str = ""
+    sees_images: bool = False  # the model is shown images (decided on the first round)
     gate: HITLGate | None = None
     # after each round that leaves the task open, given the task's usage so far: the ``error`` event
     # that ends the task (a spending limit reached), or None to go on
@@ -128,7 +134,8 @@ class AgentRunner:
                     yield AgentEvent("error", stop)
                     break
                 messages.append({"role": "assistant", "content": current.content})
-                messages.append({"role": "user", "content": self._next_prompt(current)})
+                drop_images(messages)  # only the latest round's images stay
+                messages.append({"role": "user", "content": await self._next_message(current)})
         except asyncio.CancelledError:
             _uncancel()
             if current.executing:
@@ -140,7 +147,7 @@ class AgentRunner:
             yield AgentEvent("error", {"error": str(e)})
         yield AgentEvent("done", {"usage": self.usage.model_dump(mode="json")})
 
-    async def _round(self, current: _Round, messages: list[dict[str, str]]) -> AsyncIterator[AgentEvent]:
+    async def _round(self, current: _Round, messages: list[dict[str, Any]]) -> AsyncIterator[AgentEvent]:
         """Ask the model, then run its code: the events of one round up to ``round_complete``."""
         async for event in self._ask(current, messages):
             yield event
@@ -178,23 +185,23 @@ class AgentRunner:
             if not self._error_decision(current):
                 return
 
-    async def _ask(self, current: _Round, messages: list[dict[str, str]]) -> AsyncIterator[AgentEvent]:
+    async def _ask(self, current: _Round, messages: list[dict[str, Any]]) -> AsyncIterator[AgentEvent]:
         yield AgentEvent("thinking", {"message": "Processing...", "round": current.number})
         # let subscribers send it now: nothing below suspends before the model call's setup, which is
         # milliseconds of CPU (the first event of a task waited for all of it)
         await asyncio.sleep(0)
-        if current.number == 1 and self.history is not None:
-            messages[:0] = await self.history()
-        if current.number == 1 and self.notebook is not None:
-            self.notebook_view = await self.notebook()
+        if current.number == 1:
+            await self._first_round(messages)
         # later rounds reuse what came back with the last cell; the first asks the kernel (unless it
         # has been silent since its last description)
         state = await self.executor.state(reuse=current.number > 1)
         system = build_system_prompt(
             describe_kernel(state), workspace_reachable=state.workspace_reachable, kernel_notice=self.kernel_notice,
             notebook=self.config.notebook, workspace=self.config.workspace, notebook_view=self.notebook_view,
+            sees_images=self.sees_images,
         )
         prompt = [{"role": "system", "content": system}, *messages]
+        current.images_seen = sum(count_images(m["content"]) for m in messages)
         parts: list[str] = []
         async for chunk in self.llm.stream(self.config.model, prompt, stop=STOP):
             if chunk.text:
@@ -206,6 +213,22 @@ class AgentRunner:
         current.content = "".join(parts)
         yield AgentEvent("llm_response", {"content": current.content, "round": current.number})
         current.reply = parse_reply(current.content)
+
+    async def _first_round(self, messages: list[dict[str, Any]]) -> None:
+        """Load what the task starts from: the earlier conversation, the user's notebook (whose images go
+        with the task's message, for a model that sees them)."""
+        task = messages[-1]
+        if self.history is not None:
+            messages[:0] = await self.history()
+        self.sees_images = await sees_images(self.config.model, self.llm.api_base, self.config.vision.mode)
+        context = await self.notebook() if self.notebook is not None else None
+        if context is None:
+            return
+        self.notebook_view = describe_notebook(context, self.config.notebook)
+        if self.sees_images:
+            note, pictures = await notebook_pictures(task["content"], context, self.config.vision)
+            if pictures:
+                task["content"] = with_pictures(f"{task['content']}\n\n{note}", pictures)
 
     async def _execute(self, current: _Round) -> AsyncIterator[AgentEvent]:
         assert current.code is not None
@@ -312,13 +335,21 @@ class AgentRunner:
         """Pause on a plan once, and again only when its steps change (not when steps are ticked)."""
         return _steps(plan) != self.approved_steps
 
-    def _next_prompt(self, current: _Round) -> str:
+    async def _next_message(self, current: _Round) -> str | list[dict[str, Any]]:
+        """The next user message: the cell's outcome, with the images it displayed for a model that sees them."""
+        result = current.result
+        if not (self.sees_images and current.steer is None and result is not None and result.success and result.images):
+            return self._next_prompt(current)
+        note, pictures = await cell_pictures(result.images, self.config.vision)
+        return with_pictures(self._next_prompt(current, images=note), pictures)
+
+    def _next_prompt(self, current: _Round, images: str | None = None) -> str:
         if current.steer:
             prompt = current.steer
         elif current.result is None:
             prompt = CONTINUE
         else:
-            prompt = execution_feedback(current.result, self.config.feedback_chars)
+            prompt = execution_feedback(current.result, self.config.feedback_chars, images)
         return f"{current.note}\n{prompt}" if current.note else prompt
 
     def _close(self, current: _Round, last: bool) -> RoundResult:
@@ -347,6 +378,7 @@ class AgentRunner:
             usage=current.usage,
             stop_reason=stop,
             hitl=current.decisions,
+            images_seen=current.images_seen,
         )
 
     def _stopped(self, current: _Round, reason: str, answer: str) -> dict[str, Any]:
@@ -362,6 +394,7 @@ class AgentRunner:
             usage=current.usage,
             stop_reason=reason,
             hitl=current.decisions,
+            images_seen=current.images_seen,
         ).model_dump(mode="json")
 
     def _add_usage(self, usage: Usage) -> None:

@@ -112,6 +112,8 @@ export interface RoundResult {
   usage?: Usage | null;
   stop_reason?: string | null;
   hitl?: HITLDecision[];
+  /** Images the model was shown with this round's request (figures of the previous cell, notebook images). */
+  images_seen?: number;
 }
 
 export interface Turn extends RoundResult {

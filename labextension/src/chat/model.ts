@@ -42,6 +42,8 @@ export interface RoundItem {
   stopReason: string | null;
   usage: Usage | null;
   hitl: HITLDecision[];
+  /** Images the model was shown when it wrote this round's reply. */
+  imagesSeen: number;
 }
 
 export interface ErrorItem {
@@ -259,7 +261,8 @@ function updateRound(
       answer: null,
       stopReason: null,
       usage: null,
-      hitl: []
+      hitl: [],
+      imagesSeen: 0
     };
     return { ...state, items: [...state.items, change(item)] };
   }
@@ -302,7 +305,8 @@ function completeRound(state: ChatState, result: RoundResult): ChatState {
       answer: result.answer,
       stopReason: result.stop_reason ?? null,
       usage: result.usage ?? null,
-      hitl: result.hitl ?? []
+      hitl: result.hitl ?? [],
+      imagesSeen: result.images_seen ?? 0
     };
   });
   return { ...next, plan: result.plan ?? next.plan };
