@@ -99,8 +99,13 @@ async def test_no_image_without_vision(client, fake_llm):
     assert [r["images_seen"] for r in rounds(events)] == [0, 0]
 
 
-@pytest.mark.parametrize("dsagent_config", [{"default_model": "scripted", "vision": "on"}], indirect=True)
-async def test_vision_on_for_a_model_litellm_does_not_know(client, fake_llm):
+@pytest.mark.parametrize(
+    "dsagent_config",
+    [{"default_model": "scripted", "vision": "on"}, {"model_workers": 0}],
+    indirect=True,
+    ids=["on-for-a-model-litellm-does-not-know", "auto-with-model-calls-in-the-server"],
+)
+async def test_images_by_setting_and_in_process(client, fake_llm):
     sid = await client.session()
     fake_llm.script(PLOT.format(n=4), "<answer>done</answer>")
     await client.chat_stream(sid, "plot the sales")

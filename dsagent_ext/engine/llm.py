@@ -188,6 +188,14 @@ class LLMClient:
             raise LLMError(_describe(exc, model, attempt, streamed, self.timeout)) from exc
         await asyncio.sleep(self.backoff * 2**attempt)
 
+    async def accepts_images(self, model: str) -> bool:
+        """Whether litellm knows this model accepts image parts (``supports_vision``); False when it cannot tell."""
+        litellm = await load_litellm()
+        try:
+            return bool(litellm.supports_vision(model=resolve_model(model, self.api_base)))
+        except Exception:
+            return False
+
     async def count(self, model: str, messages: list[dict]) -> int:
         """``count_tokens`` for a coroutine: tokenizing a long history takes tens of milliseconds."""
         await load_litellm()

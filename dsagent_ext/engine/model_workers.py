@@ -172,6 +172,14 @@ class WorkerLLMClient(LLMClient):
             self.workers.log.debug("DSAgent: tokens estimated, not counted: %s", e)
         return estimate_tokens(messages)
 
+    async def accepts_images(self, model: str) -> bool:
+        """Asked in the worker, which has litellm loaded: the server does not load it for this."""
+        try:
+            return bool((await self._outcome("vision", model, []))["vision"])
+        except LLMError as e:
+            self.workers.log.debug("DSAgent: %s treated as a model without vision: %s", model, e)
+        return False
+
     async def _outcome(self, op: str, model: str, messages: list[dict]) -> dict[str, Any]:
         """The last message of a call that answers all at once (``complete``, ``count``)."""
         async with aclosing(self._call(op, model, messages, None)) as replies:

@@ -220,7 +220,7 @@ class AgentRunner:
         task = messages[-1]
         if self.history is not None:
             messages[:0] = await self.history()
-        self.sees_images = await sees_images(self.config.model, self.llm.api_base, self.config.vision.mode)
+        self.sees_images = await sees_images(self.llm, self.config.model, self.config.vision.mode)
         context = await self.notebook() if self.notebook is not None else None
         if context is None:
             return

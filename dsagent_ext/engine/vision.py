@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..models import ImageOutput
-from .llm import load_litellm, resolve_model
+from .llm import LLMClient
 
 VisionMode = Literal["auto", "on", "off"]
 JPEG_QUALITY = 85
@@ -47,21 +47,12 @@ class Picture:
     height: int
 
 
-_KNOWN: dict[str, bool] = {}  # model name -> whether litellm says it accepts images
-
-
-async def sees_images(model: str, api_base: str | None, mode: VisionMode) -> bool:
-    """Whether this model is shown images: ``on``/``off`` say so; ``auto`` asks litellm's model map."""
+async def sees_images(llm: LLMClient, model: str, mode: VisionMode) -> bool:
+    """Whether this model is shown images: ``on``/``off`` say so; ``auto`` asks litellm (``supports_vision``,
+    in the model worker: the server does not load litellm for it)."""
     if mode != "auto":
         return mode == "on"
-    name = resolve_model(model, api_base)
-    if name not in _KNOWN:
-        litellm = await load_litellm()
-        try:
-            _KNOWN[name] = bool(litellm.supports_vision(model=name))
-        except Exception:  # a model litellm cannot place: it is sent text, as before
-            _KNOWN[name] = False
-    return _KNOWN[name]
+    return await llm.accepts_images(model)
 
 
 def prepare(mime: str, data: str, max_side: int) -> Picture | None:
