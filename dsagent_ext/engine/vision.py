@@ -119,7 +119,7 @@ def _encode(image: Any, kind: str) -> tuple[str, bytes]:
             image = flat
         image.save(out, "JPEG", quality=JPEG_QUALITY, optimize=True)
         return "jpeg", out.getvalue()
-    image.save(out, "PNG", optimize=True)
+    image.save(out, "PNG")  # optimize=True costs 3-4x the time for 1-2 % fewer bytes
     return "png", out.getvalue()
 
 
