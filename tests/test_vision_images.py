@@ -48,11 +48,11 @@ def test_a_small_image_is_never_enlarged_and_the_smaller_encoding_wins():
     assert picture is not None and picture.url.startswith("data:image/png;base64,")
 
 
-def test_transparency_is_flattened_on_white_for_jpeg():
+def test_transparency_is_flattened_on_white():
     image = Image.effect_noise((300, 300), 60).convert("RGBA")
     image.putalpha(0)  # fully transparent: shows white in a notebook
     picture = prepare("image/png", encoded(image), 128)
-    assert picture is not None and picture.url.startswith("data:image/jpeg;base64,")
+    assert picture is not None
     assert all(channel >= 250 for channel in decoded(picture.url).convert("RGB").getpixel((64, 64)))
 
 

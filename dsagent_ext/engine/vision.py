@@ -76,10 +76,11 @@ def prepare(mime: str, data: str, max_side: int) -> Picture | None:
             resized = max(image.size) > max_side
             if resized:
                 image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
-            candidates = [_encode(image, "PNG"), _encode(image, "JPEG")]
-            if not resized and mime in _RASTER and source_format in ("PNG", "JPEG"):
+            flat = _flatten(image)
+            candidates = [_encode(flat, "PNG"), _encode(flat, "JPEG")]
+            if not resized and flat is image and mime in _RASTER and source_format in ("PNG", "JPEG"):
                 candidates.append((source_format.lower(), raw))  # already small: its own bytes may be smallest
-            width, height = image.size
+            width, height = flat.size
     except Exception:  # not an image PIL reads, or one too large to decode safely
         return None
     kind, best = min(candidates, key=lambda c: len(c[1]))
@@ -109,24 +110,25 @@ def _rasterise(svg: bytes) -> bytes | None:
         return None
 
 
+def _flatten(image: Any) -> Any:
+    """The image on white, as a notebook shows it: a transparent figure must not reach the model black."""
+    from PIL import Image
+
+    if image.mode in ("RGB", "L"):
+        return image
+    rgba = image.convert("RGBA")
+    flat = Image.new("RGB", rgba.size, (255, 255, 255))
+    flat.paste(rgba, mask=rgba.getchannel("A"))
+    return flat
+
+
 def _encode(image: Any, kind: str) -> tuple[str, bytes]:
     out = io.BytesIO()
     if kind == "JPEG":
-        if image.mode not in ("RGB", "L"):  # JPEG has no alpha: flatten onto white, as the notebook shows it
-            rgba = image.convert("RGBA")
-            flat = _white(rgba.size)
-            flat.paste(rgba, mask=rgba.getchannel("A"))
-            image = flat
         image.save(out, "JPEG", quality=JPEG_QUALITY, optimize=True)
         return "jpeg", out.getvalue()
     image.save(out, "PNG")  # optimize=True costs 3-4x the time for 1-2 % fewer bytes
     return "png", out.getvalue()
-
-
-def _white(size: tuple[int, int]) -> Any:
-    from PIL import Image
-
-    return Image.new("RGB", size, (255, 255, 255))
 
 
 async def prepare_all(images: Iterable[tuple[str, Any]], settings: VisionSettings) -> list[Picture | None]:
