@@ -16,24 +16,15 @@ import io
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from ..models import ImageOutput
+from ..settings import VisionMode, VisionSettings
 from .llm import LLMClient
 
-VisionMode = Literal["auto", "on", "off"]
 JPEG_QUALITY = 85
 _RASTER = ("image/png", "image/jpeg")
 _SVG = "image/svg+xml"
-
-
-@dataclass(frozen=True)
-class VisionSettings:
-    """When the model is shown images, and how many, how large."""
-
-    mode: VisionMode = "auto"  # auto: when litellm knows the model accepts images
-    max_side: int = 1024
-    max_images: int = 4
 
 
 @dataclass(frozen=True)
