@@ -197,3 +197,28 @@ async def test_the_users_notebook_images(client, fake_llm):
     body = {"message": "What is x?", "notebook_context": {"cells": cells, "active_cell_index": 3}}
     await client.call("POST", f"/api/sessions/{sid}/chat", json=body)
     assert fake_llm.requests[-1]["messages"][-1]["content"] == "What is x?"
+
+
+async def test_an_attached_notebooks_images(client, fake_llm, jp_root_dir):
+    """The notebook on disk (no client context: no active cell, so the cells the message names), and the
+    panel's live context of the same notebook, whose active cell's images always go."""
+    import nbformat
+
+    chart = nbformat.v4.new_code_cell("sales.plot()", execution_count=3)
+    chart.outputs = [nbformat.v4.new_output("display_data", data={"image/png": png(900, 600, "green"), "text/plain": "<Figure>"})]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Sales"), chart])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, jp_root_dir / "sales.ipynb")
+    r = await client.call("POST", "/api/sessions", json={"notebook_path": "sales.ipynb"})
+    assert r.status_code == 201, r.text
+    sid = r.json()["id"]
+    fake_llm.script("<answer>A rising line.</answer>")
+    events = await client.chat_stream(sid, "What does the chart in cell 3 show?")
+    [image] = images_in(fake_llm.requests[-1]["messages"][-1])
+    assert max(image.size) == 512 and rounds(events)[0]["images_seen"] == 1
+    live = {"cells": [{"cell_type": "markdown", "source": "# Sales"}, nb.cells[1]], "active_cell_index": 1}
+    fake_llm.script("<answer>ok</answer>")
+    body = {"message": "Explain this.", "notebook_context": live}
+    r = await client.call("POST", f"/api/sessions/{sid}/chat", json=body)
+    assert r.status_code == 200, r.text
+    assert len(images_in(fake_llm.requests[-1]["messages"][-1])) == 1
