@@ -13,7 +13,7 @@ from dsagent_ext.engine.vision import (
     drop_images,
     notebook_cells_to_show,
     prepare,
-    referenced_numbers,
+    referenced_cells,
     with_pictures,
 )
 from dsagent_ext.models import NotebookCell
@@ -82,20 +82,21 @@ def test_only_the_latest_images_stay():
 
 
 @pytest.mark.parametrize(
-    ("message", "numbers"),
+    ("message", "refs"),
     [
-        ("What does the chart in cell 4 show?", [4]),
-        ("compare cell [2] and cell #5", [2, 5]),
-        ("cells 3 and 5", [3, 5]),
-        ("Cells 2-4 are slow", [2, 3, 4]),
-        ("look at Out[7] and In [8]", [7, 8]),
-        ("Fix the error in cell [1].", [1]),
+        ("What does the chart in cell 4 show?", [("count", 4)]),
+        ("compare cell [2] and cell #5", [("index", 2), ("count", 5)]),
+        ("cells 3 and 5", [("count", 3), ("count", 5)]),
+        ("Cells 2-4 are slow", [("count", 2), ("count", 3), ("count", 4)]),
+        ("cells [1], [2] or [3]", [("index", 1), ("index", 2), ("index", 3)]),
+        ("look at Out[7] and In [8]", [("count", 7), ("count", 8)]),
+        ("Fix the error in cell [1].", [("index", 1)]),
         ("plot revenue for 2024 in 4 colours", []),
         ("the cellar has 4 rooms", []),
     ],
 )
-def test_the_cells_a_message_names(message, numbers):
-    assert referenced_numbers(message) == numbers
+def test_the_cells_a_message_names(message, refs):
+    assert referenced_cells(message) == refs
 
 
 def figure(count: int | None) -> NotebookCell:
@@ -111,6 +112,9 @@ def test_which_cells_images_go_with_the_message():
     # "cell 9" is the cell that ran as [9]; "cell 3": none ran as 3, so the cell at index 3
     assert notebook_cells_to_show("what does cell 9 show?", cells, 1, []) == [2]
     assert notebook_cells_to_show("and cell 3?", cells, 1, []) == [3]
+    # "cell [1]" is the index the model's notebook view (and the panel's quick actions) use; "cell 1" ran as 1
+    assert notebook_cells_to_show("Explain cell [2].", cells, 1, []) == [2]
+    assert notebook_cells_to_show("Explain cell [0] and cell 9", cells, 1, []) == [0, 2]
     # a chart asked about without a cell: the nearest one with images above the active cell
     assert notebook_cells_to_show("is this plot right?", cells, 4, []) == [3]
     assert notebook_cells_to_show("is this plot right?", cells, 1, []) == [0]

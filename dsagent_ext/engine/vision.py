@@ -178,32 +178,36 @@ def drop_images(messages: list[dict[str, Any]]) -> None:
 # --- the user's notebook: which cells' images go with the task's message ----------------------------
 
 FIGURE_WORDS = re.compile(r"\b(chart|plot|graph|figure|fig|image|picture|visuali[sz]ation|diagram|histogram)s?\b", re.I)
-_CELL_REF = re.compile(r"\bcells?\s*(?:#|no\.?\s*|number\s*)?\[?(\d+(?:\]?\s*(?:,|and|&|-|to)\s*\[?\d+)*)\]?", re.I)
+_CELL_REF = re.compile(
+    r"\bcells?\s*(?:#|no\.?\s*|number\s*)?(\[?\d+\]?(?:\s*(?:,|and|&|or|-|to)\s*\[?\d+\]?)*)", re.I
+)
+_ITEM = re.compile(r"(\[)?(\d+)\]?(?:\s*(?:-|to)\s*\[?(\d+)\]?)?")
 _PROMPT_REF = re.compile(r"\b(?:In|Out)\s*\[(\d+)\]")
+CellRef = tuple[str, int]  # ("index", n): the notebook view's [n]; ("count", n): the cell that ran as n
 
 
-def referenced_numbers(message: str) -> list[int]:
-    """The cell numbers a message names: ``cell 4``, ``cell [4]``, ``cells 3 and 5``, ``cells 2-4``, ``In [4]``."""
-    numbers: list[int] = []
+def referenced_cells(message: str) -> list[CellRef]:
+    """The cells a message names: ``cell [4]`` (the notebook view's index, as the panel's quick actions
+    write it), ``cell 4``, ``cells 3 and 5``, ``cells 2-4``, ``In [4]``, ``Out[4]`` (execution counts)."""
+    refs: list[CellRef] = []
     for match in _CELL_REF.finditer(message):
-        text = match.group(1)
-        for span in re.finditer(r"(\d+)\s*\]?\s*(?:-|to)\s*\[?(\d+)|(\d+)", text):
-            if span.group(3) is not None:
-                numbers.append(int(span.group(3)))
-            else:
-                low, high = int(span.group(1)), int(span.group(2))
-                numbers.extend(range(low, min(high, low + 20) + 1))
-    numbers += [int(n) for n in _PROMPT_REF.findall(message)]
-    return list(dict.fromkeys(numbers))
+        for item in _ITEM.finditer(match.group(1)):
+            low = int(item.group(2))
+            high = int(item.group(3) or low)
+            kind = "index" if item.group(1) else "count"
+            refs += [(kind, n) for n in range(low, min(high, low + 20) + 1)]
+    refs += [("count", int(n)) for n in _PROMPT_REF.findall(message)]
+    return list(dict.fromkeys(refs))
 
 
 def notebook_cells_to_show(message: str, cells: Sequence[Any], active: int | None, selected: Sequence[int]) -> list[int]:
     """The indices of the cells whose images go with the task's message, most wanted first.
 
-    The active and selected cells always. A cell the message names: ``cell 4`` (or ``In [4]``) is the
-    cell JupyterLab labels ``[4]``, its execution count; when no cell ran as 4, the cell at index 4 of the
-    notebook view the model reads. A message about a chart that names no cell whose images can be shown,
-    while the active cell has none, gets the nearest cell with images above the active cell.
+    The active and selected cells always. A cell the message names: ``cell [4]`` is the cell at index 4
+    of the notebook view the model reads; ``cell 4`` (or ``In [4]``) is the cell JupyterLab labels
+    ``[4]``, its execution count, or, when no cell ran as 4, the cell at index 4. A message about a chart
+    that names no cell whose images can be shown, while the active cell has none, gets the nearest cell
+    with images above the active cell.
     """
     def has_images(index: int) -> bool:
         return 0 <= index < len(cells) and bool(cell_images(cells[index]))
@@ -213,7 +217,7 @@ def notebook_cells_to_show(message: str, cells: Sequence[Any], active: int | Non
         wanted.append(active)
     wanted += list(selected)
     by_count = {cell.execution_count: i for i, cell in enumerate(cells) if getattr(cell, "execution_count", None) is not None}
-    named = [by_count.get(n, n) for n in referenced_numbers(message)]
+    named = [n if kind == "index" else by_count.get(n, n) for kind, n in referenced_cells(message)]
     wanted += named
     if FIGURE_WORDS.search(message) and not any(has_images(i) for i in wanted):
         start = active if active is not None and 0 <= active < len(cells) else len(cells) - 1
