@@ -262,6 +262,7 @@ def test_a_vision_model_sees_the_active_cells_chart(panel, fake, lab, notebook):
         fake.script("<answer>A line that falls, then rises.</answer>")
         notebook.cell(index).locator(".jp-InputPrompt").click(button="right")
         panel.page.locator(".lm-Menu-item", has_text="Explain with DSAgent").click()
+        expect(panel.root.locator(".jp-dsagent-user").last).to_have_text(f"Explain cell [{index}].")
         panel.wait_done()
         # the panel sent the active cell's image with the live notebook; it went to the model with the message
         task = fake.requests[-1]["messages"][-1]

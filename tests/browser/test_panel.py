@@ -297,12 +297,13 @@ def test_rich_outputs_render_as_in_a_notebook(panel, fake):
     panel.screenshot("11-rich-outputs")
 
 
-def test_the_round_shows_the_model_saw_the_figure(panel, fake):
+def test_the_round_shows_the_model_saw_the_figure(panel, fake, lab):
     fake.script(
         "<code>\nimport matplotlib.pyplot as plt\nplt.plot([1, 3, 2])\nplt.show()\n</code>",
         "<answer>The line rises, then falls.",
     )
-    panel.new_session("Vision", model="gpt-4o")  # litellm knows it accepts images
+    panel.new_session("Vision")
+    lab.api("PUT", f"api/sessions/{session_id(lab, 'Vision')}", {"model": "gpt-4o"})  # litellm knows it accepts images
     panel.send("plot it and tell me what you see")
     panel.wait_done()
     seen = panel.root.locator(".jp-dsagent-transcript .jp-dsagent-seen")
