@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
@@ -59,6 +60,7 @@ class DSAgent(ExtensionApp):
     description = __doc__
     extension_url = "/dsagent/"
     load_other_extensions = True
+    mcp_service: Any = None  # the MCP server, when enabled
 
     default_model = Unicode(
         help="""Model used when neither the request nor the session names one (litellm names,
@@ -345,6 +347,26 @@ class DSAgent(ExtensionApp):
         the server appends the agent's cells to the file itself.""",
     ).tag(config=True)
 
+    mcp_enabled = Bool(
+        help="""Serve the MCP endpoint (``{base_url}dsagent/mcp``, ``/mcp`` under ``dsagent serve``) for MCP
+        clients (Claude Code, Cursor, VS Code...). It grants nothing the REST API does not grant the same
+        credentials. Falls back to DSAGENT_MCP_ENABLED, then on.""",
+    ).tag(config=True)
+
+    @default("mcp_enabled")
+    def _mcp_enabled_default(self) -> bool:
+        return (_env("DSAGENT_MCP_ENABLED") or "true").lower() in {"1", "true", "yes", "on"}
+
+    mcp_allow_agent_approval = Bool(
+        help="""Let MCP clients answer approvals with ``respond_approval``. Off by default: an agent that
+        approves its own code is no human gate (humans still answer through the client's elicitation
+        prompt, the panel or REST). Falls back to DSAGENT_MCP_ALLOW_AGENT_APPROVAL.""",
+    ).tag(config=True)
+
+    @default("mcp_allow_agent_approval")
+    def _mcp_allow_agent_approval_default(self) -> bool:
+        return _env_bool("DSAGENT_MCP_ALLOW_AGENT_APPROVAL")
+
     def initialize_settings(self) -> None:
         """Check the settings and create the session service handlers share."""
         if self.require_api_key and not self.api_key:
@@ -371,6 +393,21 @@ class DSAgent(ExtensionApp):
             dsagent_auth=ApiKeyAuth(self.api_key, required=self.mount_at_root),
             dsagent_prefix=self.url_prefix,
         )
+        self.mcp_service = self._mcp_service() if self.mcp_enabled else None
+        self.settings.update(dsagent_mcp=self.mcp_service)
+
+    def _mcp_service(self) -> Any:
+        """The MCP server, over the same services as the REST API (imported only when enabled)."""
+        from .mcp.service import MCPService, MCPSettings
+        from .mcp.tools import Services
+
+        settings = MCPSettings(
+            allow_agent_approval=self.mcp_allow_agent_approval, keepalive=self.sse_keepalive, code_timeout=self.code_timeout
+        )
+        services = Services(
+            self.session_service, self.run_service, lambda: self.serverapp.contents_manager, settings, self.log
+        )
+        return MCPService(services, self.log)
 
     @property
     def url_prefix(self) -> str:
@@ -382,6 +419,10 @@ class DSAgent(ExtensionApp):
         """Register the routes; the server prepends its base_url to each pattern."""
         prefix = "/" if self.mount_at_root else "/dsagent"
         self.handlers.extend((url_path_join(prefix, pattern), handler) for pattern, handler in route_table())
+        if self.mcp_enabled:
+            from .handlers.mcp import MCPHandler
+
+            self.handlers.append((url_path_join(prefix, "mcp/?"), MCPHandler))
 
     async def _start_jupyter_server_extension(self, serverapp: object) -> None:
         """Rebuild the notebooks a killed server left behind their logs (tasks it interrupted included),
@@ -391,6 +432,9 @@ class DSAgent(ExtensionApp):
             self.session_service.cells.catch_up_later(session)
 
     async def stop_extension(self) -> None:
-        """Let running tasks end cleanly, then the model workers; kernels belong to the server's kernel manager."""
+        """Close MCP sessions, let running tasks end cleanly, then the model workers; kernels belong to the
+        server's kernel manager."""
+        if self.mcp_service is not None:
+            await self.mcp_service.stop()
         await self.session_service.shutdown()
         await self.run_service.stop()
