@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -325,13 +326,13 @@ async def test_refusals_are_json_rpc_errors(mcp_url, jp_auth_header):
     assert bearer.status_code == 200 and bearer.headers["mcp-session-id"]
 
 
-async def test_the_policy_and_spending_limits_hold(mcp, fake_llm, settings, client):
-    settings.allowed_models = ["scripted", "gpt-4o-mini"]
+async def test_the_policy_and_spending_limits_hold(mcp, fake_llm, policy, spending, client):
+    policy.settings = replace(policy.settings, allowed_models=("scripted", "gpt-4o-mini"))
     async with mcp() as session:
         outside = await session.call_tool("create_session", {"model": "gpt-4o"})
         assert "gpt-4o" in error_text(outside)
         sid = await new_session(session, model="gpt-4o-mini")
-        settings.max_cost_per_user_per_day = 1e-9
+        spending.settings = replace(spending.settings, max_cost_per_user_per_day=1e-9)
         fake_llm.script(*COMPUTE)
         first = structured(await session.call_tool("run_task", {"session_id": sid, "message": "compute"}))
         refused = await session.call_tool("run_task", {"session_id": sid, "message": "more"})

@@ -16,7 +16,7 @@ from pydantic import Field
 
 from ..engine.hitl import Decision, Pause
 from ..models import HITLAction
-from ..session import Session, SessionBusy
+from ..sessions.live import Session, SessionBusy
 from .approvals import ask, supports_elicitation
 from .content import MAX_IMAGES, OUTPUT_CAP, b64_image_block, cap, text_block
 from .results import ExecuteResult, dump

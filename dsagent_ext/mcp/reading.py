@@ -22,7 +22,7 @@ from mcp.types import CallToolResult, ContentBlock, Resource, ResourceLink, Reso
 from pydantic import AnyUrl, Field
 
 from ..models import FileCategory, FileInfo, FileListResponse
-from ..session import Session
+from ..sessions.live import Session
 from ..store.filetypes import media_type
 from ..store.workspace import InvalidName, safe_filename
 from ..store.workspace import list_files as folder_files

@@ -23,15 +23,6 @@ CALLER = "dsagent_caller"  # the ASGI scope's ``state`` key tools read the calle
 
 
 @dataclass
-class MCPSettings:
-    """What the MCP service needs to know of the server's settings."""
-
-    allow_agent_approval: bool = False
-    keepalive: float = 15.0  # seconds between progress keep-alives while a task waits
-    code_timeout: float = 300.0
-
-
-@dataclass
 class Caller:
     """Who sent an MCP request, and whether its connection is gone (which ends that request's wait)."""
 

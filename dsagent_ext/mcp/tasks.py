@@ -16,8 +16,8 @@ from mcp.types import CallToolResult, ContentBlock
 
 from ..engine.hitl import Pause
 from ..models import PlanResponse, Usage
-from ..runs import Subscription
-from ..session import Session
+from ..sessions.runs import Subscription
+from ..sessions.live import Session
 from .approvals import approval, ask, supports_elicitation
 from .content import MAX_IMAGES, OUTPUT_CAP, b64_image_block, cap, text_block
 from .results import RoundView, TaskResult, TaskStatus, dump

@@ -18,21 +18,21 @@ from mcp.server.fastmcp.exceptions import ToolError
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, Field
 
-from ..attachments import NotebookTaken
+from ..notebook.attachments import NotebookTaken
 from ..engine.hitl import Decision
 from ..models import (
     ActionResponse, CreateSessionRequest, HITLAction, HITLMode, SessionListResponse, SessionResponse, SessionStatus,
 )
-from ..session import Session, SessionBusy
+from ..sessions.live import Session, SessionBusy
 from .approvals import approval
 from .content import text_block
 from .results import ApprovalResult, TaskResult, dump
 from .tasks import TaskWatch
 
 if TYPE_CHECKING:
-    from ..runs import RunService
-    from ..sessions import SessionService
-    from .service import MCPSettings
+    from ..sessions.runs import RunService
+    from ..sessions.service import SessionService
+    from ..settings import MCPSettings
 
 READ = ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=False)
 CHANGE = ToolAnnotations(readOnlyHint=False, destructiveHint=False, openWorldHint=False)
