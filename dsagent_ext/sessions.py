@@ -251,10 +251,10 @@ class SessionService:
         if session.kernel_start is not None:
             await asyncio.gather(session.kernel_start, return_exceptions=True)
         if not session.kernel.is_alive:
-            return session.kernel.snapshot.model_copy(update={"is_running": False, "is_new": session.kernel_is_new})
+            return session.describe(session.kernel.snapshot.model_copy(update={"is_running": False}))
         state = await session.kernel.state()
         await self._count_variables(session, state)
-        return state.model_copy(update={"is_new": session.kernel_is_new})
+        return session.describe(state)
 
     async def execute(self, session: Session, code: str) -> ExecutionResult:
         """Run code for a client, outside any agent task; logged like the agent's own cells."""

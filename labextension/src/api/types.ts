@@ -133,6 +133,8 @@ export interface KernelState {
   is_running: boolean;
   /** The history was built in a kernel that is gone: a restore replays it. */
   is_new?: boolean;
+  /** The kernel lacks state the history built (new, or used after a kernel that is gone). */
+  lacks_state?: boolean;
 }
 
 /** The data of a `restore_progress` event. */

@@ -7,8 +7,8 @@ import { restoreText } from '../chat/model';
 import { useServices } from '../context';
 
 /**
- * The session's kernel when it is new (the server or the kernel restarted since the history was
- * built): says so, and offers to restore it by replaying the history, showing the progress.
+ * The session's kernel when it lacks what the history built (the server or the kernel restarted
+ * since): says so, and offers to restore it by replaying the history, showing the progress.
  */
 export function KernelBar(props: {
   sessionId: string;
@@ -71,12 +71,16 @@ export function KernelBar(props: {
       </div>
     );
   }
-  if (!kernel?.is_new) {
+  if (!kernel?.is_new && !kernel?.lacks_state) {
     return null;
   }
   return (
     <div className="jp-dsagent-banner jp-mod-warning jp-dsagent-kernel-bar" role="status">
-      <span>The kernel is new: the variables of earlier turns are gone.</span>
+      <span>
+        {kernel.is_new
+          ? 'The kernel is new: the variables of earlier turns are gone.'
+          : 'The kernel was replaced since earlier turns: their variables are missing.'}
+      </span>
       <Button small disabled={props.busy} onClick={restore} title="Replay the history's cells">
         Restore kernel
       </Button>
