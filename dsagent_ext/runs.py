@@ -278,12 +278,14 @@ class RunService:
         keep = len(turns) - KEEP_TURNS
         older = history_from_turns(turns[covered:keep], limit, summary and summary["content"])
         try:
-            text = await runner.llm.complete(model, summary_request(older, limit))
+            reply = await runner.llm.complete(model, summary_request(older, limit))
         except LLMError as e:  # keep going on the recent turns alone rather than fail the task
             self.log.warning("DSAgent: could not summarise session %s: %s", session.id, e)
             return history_from_turns(turns[keep:], limit, summary and summary["content"])
-        session.publish("summary", {"content": text, "turns": keep, "tokens_before": tokens})
-        return history_from_turns(turns[keep:], limit, text)
+        runner.charge(reply.usage)  # a model call of this task: its first round's usage shows it
+        usage = reply.usage.model_dump(mode="json")
+        session.publish("summary", {"content": reply.text, "turns": keep, "tokens_before": tokens, "usage": usage})
+        return history_from_turns(turns[keep:], limit, reply.text)
 
     async def _notebook_view(self, session: Session, notebook: NotebookContext | None) -> str:
         """The notebook section of the prompt: the client's live cells, else the saved notebook."""
