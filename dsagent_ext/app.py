@@ -362,6 +362,7 @@ class DSAgent(ExtensionApp):
             )
         spending = Spending(self, Ledger(workspace.sessions_dir.parent, self.log), self.log)
         self.run_service = RunService(self, self.session_service, restores, spending, self.log)
+        self.session_service.route_model = self.run_service.check_route
         self.settings.update(
             dsagent=self.session_service,
             dsagent_runs=self.run_service,

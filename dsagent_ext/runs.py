@@ -19,6 +19,7 @@ from .engine.notebook_context import describe_notebook
 from .engine.model_workers import ModelWorkers, WorkerLLMClient
 from .engine.runner import AgentRunner, RunConfig
 from .models import ChatResponse, NotebookContext, RoundResult, Usage
+from .policy import UnroutableModel
 from .restore import Plan, RestoreService, agent_notice, ends_restore
 from .session import LOG_ONLY, Session, SessionBusy
 from .sessions import SessionService
@@ -132,6 +133,19 @@ class RunService:
         if self.workers is None:
             return LLMClient(*options, timeout=config.model_timeout)
         return WorkerLLMClient(self.workers, *options, timeout=config.model_timeout)
+
+    async def check_route(self, model: str) -> None:
+        """``UnroutableModel`` (400) for a name litellm sends to no provider with the server's settings.
+
+        litellm's own routing decides, asked where model calls run (a model worker: the server never
+        imports litellm for it; the worker then serves the session's first task). The admin's list and
+        default are taken as configured."""
+        if model == self.config.default_model or model in self.config.models:
+            return
+        try:
+            await self.llm().route(model)
+        except LLMError as e:
+            raise UnroutableModel(f"Model {model} cannot be used on this server: {e}") from None
 
     async def stop(self) -> None:
         """Server stop, after the runs ended: the model workers exit."""

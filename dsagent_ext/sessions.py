@@ -13,6 +13,7 @@ import posixpath
 import shutil
 from datetime import datetime
 from pathlib import Path, PurePosixPath
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from jupyter_server.gateway.managers import GatewayMappingKernelManager
@@ -52,6 +53,9 @@ class SessionService:
         self.log = log
         self._sessions: dict[str, Session] = {}
         self.policy = Policy(config)
+        # raises ``UnroutableModel`` for a name litellm sends nowhere (``RunService.check_route``, which
+        # asks where litellm runs); None: names are only checked against the policy
+        self.route_model: Callable[[str], Awaitable[None]] | None = None
         self.cells = NotebookCells(
             lambda: config.serverapp.contents_manager, lambda: config.notebook_markdown_cells, self.save, log,
             lease=config.notebook_claim_lease,
@@ -181,13 +185,19 @@ class SessionService:
 
     # --- changes ---------------------------------------------------------------------------------
 
+    async def check_model(self, model: str) -> None:
+        """400 for a model outside the policy, or one litellm can send to no provider."""
+        self.policy.check_model(model)
+        if self.route_model is not None:
+            await self.route_model(model)
+
     async def create(self, request: CreateSessionRequest) -> Session:
         """Create folders and record, then boot the kernel in the background; 400 outside the policy.
 
         A session attached to a notebook answers with the notebook's kernel id: found (or started)
         before the answer, so a client sees at once which kernel it shares.
         """
-        self.policy.check_model(request.model or self.config.default_model)
+        await self.check_model(request.model or self.config.default_model)
         self.policy.check_hitl_mode(request.hitl_mode or self.policy.default_hitl_mode)
         if request.notebook_path is None:
             return await self._create(request, None, None)
@@ -312,7 +322,7 @@ class SessionService:
         when a model or mode lies outside the policy (400). ``notebook_path`` counts when present,
         even as ``null`` (detach)."""
         if request.model is not None:
-            self.policy.check_model(request.model)
+            await self.check_model(request.model)
         if request.hitl_mode is not None:
             self.policy.check_hitl_mode(request.hitl_mode)
         if "notebook_path" in request.model_fields_set:

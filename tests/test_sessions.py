@@ -231,3 +231,30 @@ async def test_chat_without_provider_key(jp_fetch, monkeypatch):
         assert err["detail"] == "No API key for model gpt-4o: set OPENAI_API_KEY on the server or pick another model"
     code, turns, _ = await call(jp_fetch, "api", "sessions", session["id"], "turns")
     assert turns["total"] == 0
+
+
+@pytest.mark.parametrize("api_base", [False, True])
+async def test_model_names_nobody_serves_are_refused(api_base, client, settings, fake_llm):
+    """A name litellm routes to no provider with the server's settings is refused on create and PUT (400,
+    naming the model and litellm's reason); names it routes, and the admin's own list, are taken."""
+    settings.models = ["house/special"]  # the admin's catalogue: taken as configured
+    if api_base:
+        settings.api_base = fake_llm.api_base
+    refused = ["nonexistent/abc"] + ([] if api_base else ["no-such-model-anywhere"])
+    for model in refused:
+        r = await client.call("POST", "/api/sessions", json={"model": model})
+        assert r.status_code == 400, r.text
+        detail = r.json()["detail"]
+        assert detail.startswith(f"Model {model} cannot be used on this server: LLM Provider NOT provided"), detail
+    sid = (await client.call("POST", "/api/sessions", json={})).json()["id"]
+    r = await client.call("PUT", f"/api/sessions/{sid}", json={"model": "nonexistent/abc", "name": "renamed"})
+    assert r.status_code == 400 and "nonexistent/abc" in r.json()["detail"] and "LLM Provider NOT provided" in r.json()["detail"]
+    session = (await client.call("GET", f"/api/sessions/{sid}")).json()
+    assert session["model"] == settings.default_model and session["name"] != "renamed"  # nothing changed
+    accepted = ["gpt-4o", "anthropic/claude-sonnet-4-20250514", "ollama/llama3", "house/special"]
+    accepted += ["llama3:8b"] if api_base else []  # a bare name goes to the api_base
+    for model in accepted:
+        r = await client.call("POST", "/api/sessions", json={"model": model})
+        assert r.status_code == 201 and r.json()["model"] == model, r.text
+        r = await client.call("PUT", f"/api/sessions/{sid}", json={"model": model})
+        assert r.status_code == 200 and r.json()["model"] == model, r.text
