@@ -200,7 +200,7 @@ async def test_jupyter_sessions_api_unaffected(jp_fetch, jp_root_dir):
 async def test_openapi_covers_routes(jp_fetch, jp_serverapp):
     from dsagent_ext.handlers import route_table
     from dsagent_ext.handlers.base import DSAgentHandler
-    from dsagent_ext.openapi import OPERATIONS
+    from dsagent_ext.handlers.openapi import OPERATIONS
 
     r = await jp_fetch("dsagent", "openapi.json")
     spec = json.loads(r.body)
@@ -233,24 +233,35 @@ async def test_chat_without_provider_key(jp_fetch, monkeypatch):
     assert turns["total"] == 0
 
 
-@pytest.mark.parametrize("api_base", [False, True])
-async def test_model_names_nobody_serves_are_refused(api_base, client, settings, fake_llm):
+@pytest.fixture
+def dsagent_config(request):
+    """Per test (indirect): ``{"api_base": True}`` sends the model calls to the scripted server."""
+    config = dict(getattr(request, "param", {}))
+    if config.pop("api_base", False):
+        config["api_base"] = request.getfixturevalue("fake_llm").api_base
+    return config
+
+
+ROUTING = [{"models": ["house/special"]}, {"models": ["house/special"], "api_base": True}]
+
+
+@pytest.mark.parametrize("dsagent_config", ROUTING, indirect=True, ids=["no-api-base", "api-base"])
+async def test_model_names_nobody_serves_are_refused(dsagent_config, client):
     """A name litellm routes to no provider with the server's settings is refused on create and PUT (400,
     naming the model and litellm's reason); names it routes, and the admin's own list, are taken."""
-    settings.models = ["house/special"]  # the admin's catalogue: taken as configured
-    if api_base:
-        settings.api_base = fake_llm.api_base
+    api_base = "api_base" in dsagent_config
     refused = ["nonexistent/abc"] + ([] if api_base else ["no-such-model-anywhere"])
     for model in refused:
         r = await client.call("POST", "/api/sessions", json={"model": model})
         assert r.status_code == 400, r.text
         detail = r.json()["detail"]
         assert detail.startswith(f"Model {model} cannot be used on this server: LLM Provider NOT provided"), detail
-    sid = (await client.call("POST", "/api/sessions", json={})).json()["id"]
+    created = (await client.call("POST", "/api/sessions", json={})).json()  # the default model
+    sid = created["id"]
     r = await client.call("PUT", f"/api/sessions/{sid}", json={"model": "nonexistent/abc", "name": "renamed"})
     assert r.status_code == 400 and "nonexistent/abc" in r.json()["detail"] and "LLM Provider NOT provided" in r.json()["detail"]
     session = (await client.call("GET", f"/api/sessions/{sid}")).json()
-    assert session["model"] == settings.default_model and session["name"] != "renamed"  # nothing changed
+    assert session["model"] == created["model"] and session["name"] == created["name"]  # nothing changed
     accepted = ["gpt-4o", "anthropic/claude-sonnet-4-20250514", "ollama/llama3", "house/special"]
     accepted += ["llama3:8b"] if api_base else []  # a bare name goes to the api_base
     for model in accepted:

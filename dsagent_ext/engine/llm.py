@@ -88,6 +88,15 @@ def missing_api_key(model: str, api_base: str | None) -> str | None:
     return names[0]
 
 
+def surely_routed(model: str, api_base: str | None) -> bool:
+    """litellm routes this name, as told without importing it: a bare name behind an ``api_base`` (sent
+    as ``openai/<name>``), or the prefix of a provider litellm serves whose key we know. Any other name
+    is for litellm itself to judge (``LLMClient.route``)."""
+    name = resolve_model(model, api_base).lower()
+    prefix = name.split("/", 1)[0] if "/" in name else ""
+    return prefix in PROVIDER_KEYS or prefix in _KEYLESS_PREFIXES
+
+
 def _litellm() -> Any:
     """Import litellm on first use, quietly and without fetching the remote price list."""
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
