@@ -220,8 +220,20 @@ class KernelSession(KernelConnection):
             except KernelDiedStarting:
                 if attempt == START_ATTEMPTS:
                     raise
-                if attempt == 1:  # once: the next start is the usual cure (new ports)
+                if attempt == 1:  # once: a new kernel is the usual cure
                     self.log.warning("dsagent kernel %s died while starting; starting it again", self.kernel_id)
+                await self._discard()
+
+    async def _discard(self) -> None:
+        """Give up a kernel that died as it started: the manager's restarter would start it again on the
+        same ports (the one taken stays taken), a new kernel gets ports of its own."""
+        kernel_id, self.kernel_id = self.kernel_id, None
+        self._disconnect()
+        if kernel_id is not None and kernel_id in self._km:
+            try:
+                await ensure_async(self._km.shutdown_kernel(kernel_id, now=True))
+            except Exception:
+                self.log.warning("Could not shut down dead kernel %s", kernel_id, exc_info=True)
 
     async def _start_or_recover(self) -> None:
         """Connect to the kernel the manager brought back under our id, else start a new one."""

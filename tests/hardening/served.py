@@ -67,12 +67,11 @@ class Server(Served):
 
     def tracebacks(self) -> list[str]:
         """The tracebacks in the log, but those of kernel processes that died binding a port another
-        process took as they started, which the server started again and said so (a warning each)."""
+        process took as they started, when the server said it started them again."""
         text = self.log_text()
         found = [text[i : i + 3000] for i in _starts(text, "Traceback (most recent call last)")]
         raced = [t for t in found if _last_line(t).startswith(PORT_RACE)]
-        restarted = text.count(RESTARTED)
-        if len(raced) > restarted:  # a kernel died so and the server did not say it started it again
+        if raced and RESTARTED not in text:  # a kernel died so and the server did not start it again
             return found
         return [t for t in found if t not in raced]
 

@@ -12,17 +12,17 @@ import sys
 import httpx
 from served import RESTARTED, Server, scaled
 
-# Takes the shell port of every kernel the server is about to start (its connection file is written
-# before the kernel runs, the kernel binds a second or so later), once per connection file; notes each
-# port it got in ``grabbed``.
+# Takes the shell port of the first ``limit`` kernels the server is about to start (a kernel's
+# connection file is written before it runs, and it binds a second or so later); notes each port it
+# got in ``grabbed``, and holds them all.
 GRABBER = r"""
 import json, socket, sys, time
 from pathlib import Path
-runtime, grabbed = Path(sys.argv[1]), Path(sys.argv[2])
+runtime, grabbed, limit = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
 seen, held = set(), []
 while True:
     for path in runtime.glob("kernel-*.json"):
-        if path.name in seen:
+        if path.name in seen or len(seen) >= limit:
             continue
         try:
             info = json.loads(path.read_text())
@@ -49,10 +49,10 @@ def test_sessions_started_at_once_survive_kernels_that_die_starting(tmp_path, ll
     grabbed.touch()
     server = Server(root, llm)
     server.env["JUPYTER_RUNTIME_DIR"] = str(runtime)  # its connection files, and no one else's
-    grabber = subprocess.Popen([sys.executable, "-c", GRABBER, str(runtime), str(grabbed)])
+    count = scaled(6, 20)
+    grabber = subprocess.Popen([sys.executable, "-c", GRABBER, str(runtime), str(grabbed), str(count)])
     server.start()
     try:
-        count = scaled(6, 20)
 
         async def create_all() -> list[str]:
             async with httpx.AsyncClient(base_url=server.url, headers=server.headers, timeout=120) as http:
