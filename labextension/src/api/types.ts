@@ -154,6 +154,8 @@ export interface TurnsPage {
   turns: Turn[];
   total: number;
   has_more: boolean;
+  /** The session's last logged event when the page was read (absent from older servers). */
+  last_event_id?: number;
 }
 
 /** The `hitl_request` event. */

@@ -15,6 +15,8 @@ export function KernelBar(props: {
   /** Changes when a task ends: the kernel may have become the history's own again. */
   version: number;
   busy: boolean;
+  /** A restore under way that this bar did not start (another window, the REST API). */
+  remote: RestoreProgress | null;
   onEvent: (event: AgentEvent) => void;
   onError: (message: string) => void;
 }): JSX.Element | null {
@@ -61,10 +63,11 @@ export function KernelBar(props: {
 
   const cancel = () => client.cancelRestore(sessionId).catch(error => onError(error.message));
 
-  if (progress) {
+  const shown = progress ?? props.remote;
+  if (shown) {
     return (
       <div className="jp-dsagent-banner jp-mod-warning jp-dsagent-kernel-bar" role="status">
-        <span>{restoreText(progress)}</span>
+        <span>{restoreText(shown)}</span>
         <Button small minimal onClick={cancel}>
           Cancel
         </Button>
