@@ -151,7 +151,7 @@ async def test_export_notebook_messages_turns(jp_fetch):
     code, messages, _ = await call(jp_fetch, "api", "sessions", sid, "messages")
     assert messages == {"messages": [], "total": 0, "has_more": False}
     code, turns, _ = await call(jp_fetch, "api", "sessions", sid, "turns")
-    assert turns == {"turns": [], "total": 0, "has_more": False}
+    assert turns == {"turns": [], "total": 0, "has_more": False, "last_event_id": 0}
     for route, params in (("messages", {"limit": "201"}), ("turns", {"limit": "0"}), ("turns", {"offset": "-1"})):
         code, err, _ = await call(jp_fetch, "api", "sessions", sid, route, params=params)
         assert code == 422, (route, params)

@@ -106,7 +106,8 @@ class ModelWorker:
         try:
             await asyncio.wait_for(asyncio.shield(self._reader), STOP_WAIT)
         except asyncio.TimeoutError:
-            self.proc.kill()
+            with suppress(ProcessLookupError):  # it exited just now (a busy machine): nothing to kill
+                self.proc.kill()
             await self._reader
 
 
