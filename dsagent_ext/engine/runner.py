@@ -88,6 +88,14 @@ class AgentRunner:
     usage: Usage = field(default_factory=Usage)
     approved_steps: list[str] | None = None
     kernel_notice: str | None = None  # what happened to the kernel since the history's turns
+    charged: Usage | None = None  # model calls made for the next round besides its reply (a summary)
+
+    def charge(self, usage: Usage) -> None:
+        """Count a model call made for the task outside its rounds' replies: in the task's usage (its
+        budget) and in the usage of the round it was made for, which the ledger and the session's
+        cost count."""
+        add_usage(self.usage, usage)
+        self.charged = usage if self.charged is None else self.charged.plus(usage)
 
     async def run(self, message: str) -> AsyncIterator[AgentEvent]:
         """Yield every event of the task, ending with ``done`` (after ``error`` on failure or when the
@@ -166,6 +174,7 @@ class AgentRunner:
         await asyncio.sleep(0)
         if current.number == 1:
             await self._first_round(messages)
+        current.usage, self.charged = self.charged, None  # the round's usage starts with what it charged
         # later rounds reuse what came back with the last cell; the first asks the kernel (unless it
         # has been silent since its last description)
         state = await self.executor.state(reuse=current.number > 1)
@@ -182,7 +191,7 @@ class AgentRunner:
                 parts.append(chunk.text)
                 yield AgentEvent("llm_delta", {"delta": chunk.text, "round": current.number})
             if chunk.usage is not None:
-                current.usage = chunk.usage
+                current.usage = chunk.usage if current.usage is None else current.usage.plus(chunk.usage)
                 add_usage(self.usage, chunk.usage)
         current.content = "".join(parts)
         yield AgentEvent("llm_response", {"content": current.content, "round": current.number})

@@ -118,6 +118,11 @@ class TurnsResponse(Model):
     turns: list[ConversationTurn]
     total: int
     has_more: bool
+    last_event_id: int = Field(
+        default=0,
+        description="Seq of the session's last logged event when this page was read: a client showing the "
+        "history follows what happens next from it (``Last-Event-ID`` on ``GET .../chat/stream``).",
+    )
 
 
 class WSClientMessage(Body):

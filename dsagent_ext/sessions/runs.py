@@ -14,9 +14,10 @@ from typing import Any
 from jupyter_core.utils import ensure_async
 
 from ..engine.conversation import history_from_turns, summary_request
-from ..engine.llm import LLMClient, LLMError, missing_api_key
+from ..engine.llm import LLMClient, LLMError, missing_api_key, surely_routed
 from ..engine.model_workers import ModelWorkers, WorkerLLMClient
 from ..engine.runner import AgentRunner, RunConfig
+from ..governance.policy import UnroutableModel
 from ..governance.spending import LimitReached, Spending, session_spent
 from ..models import ChatResponse, NotebookContext, RoundResult, Usage
 from ..settings import RunSettings
@@ -133,6 +134,23 @@ class RunService:
         if self.workers is None:
             return LLMClient(*options, timeout=model.timeout)
         return WorkerLLMClient(self.workers, *options, timeout=model.timeout)
+
+    async def check_route(self, model: str) -> None:
+        """``UnroutableModel`` (400) for a name litellm sends to no provider with the server's settings.
+
+        litellm's own routing decides, asked where model calls run (a model worker: the server never
+        imports litellm for it; the worker then serves the session's first task). The admin's list and
+        default are taken as configured, and names litellm surely routes are not asked about: the first
+        question starts a worker, seconds of importing litellm, which a create should rarely wait for."""
+        settings = self.settings.model
+        if model == settings.default_model or model in settings.admin_models:
+            return
+        if surely_routed(model, settings.api_base):
+            return
+        try:
+            await self.llm().route(model)
+        except LLMError as e:
+            raise UnroutableModel(f"Model {model} cannot be used on this server: {e}") from None
 
     async def stop(self) -> None:
         """Server stop, after the runs ended: the model workers exit."""
@@ -280,12 +298,14 @@ class RunService:
         keep = len(turns) - KEEP_TURNS
         older = history_from_turns(turns[covered:keep], limit, summary and summary["content"])
         try:
-            text = await runner.llm.complete(model, summary_request(older, limit))
+            reply = await runner.llm.complete(model, summary_request(older, limit))
         except LLMError as e:  # keep going on the recent turns alone rather than fail the task
             self.log.warning("DSAgent: could not summarise session %s: %s", session.id, e)
             return history_from_turns(turns[keep:], limit, summary and summary["content"])
-        session.publish("summary", {"content": text, "turns": keep, "tokens_before": tokens})
-        return history_from_turns(turns[keep:], limit, text)
+        runner.charge(reply.usage)  # a model call of this task: its first round's usage shows it
+        usage = reply.usage.model_dump(mode="json")
+        session.publish("summary", {"content": reply.text, "turns": keep, "tokens_before": tokens, "usage": usage})
+        return history_from_turns(turns[keep:], limit, reply.text)
 
     async def _notebook(self, session: Session, notebook: NotebookContext | None) -> NotebookContext | None:
         """The user's notebook for the model: the client's live cells, else the saved notebook."""

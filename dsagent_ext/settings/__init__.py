@@ -26,6 +26,7 @@ class ModelSettings:
     max_tokens: int
     timeout: float  # seconds per attempt
     workers: int  # model worker processes; 0: calls in the server process
+    admin_models: tuple[str, ...] = ()  # the admin's list (``models``): names taken as configured
 
 
 @dataclass(frozen=True)

@@ -399,6 +399,7 @@ class DSAgentSettings(HasTraits):
             max_tokens=self.max_tokens,
             timeout=self.model_timeout,
             workers=self.model_workers,
+            admin_models=tuple(self.models),
         )
 
     def policy_settings(self) -> PolicySettings:

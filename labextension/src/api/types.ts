@@ -135,6 +135,8 @@ export interface KernelState {
   is_running: boolean;
   /** The history was built in a kernel that is gone: a restore replays it. */
   is_new?: boolean;
+  /** The kernel lacks state the history built (new, or used after a kernel that is gone). */
+  lacks_state?: boolean;
 }
 
 /** The data of a `restore_progress` event. */
@@ -154,6 +156,8 @@ export interface TurnsPage {
   turns: Turn[];
   total: number;
   has_more: boolean;
+  /** The session's last logged event when the page was read (absent from older servers). */
+  last_event_id?: number;
 }
 
 /** The `hitl_request` event. */

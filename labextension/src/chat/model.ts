@@ -93,7 +93,14 @@ export const initialState: ChatState = {
 };
 
 export type ChatAction =
-  | { type: 'history'; turns: Turn[]; runningMessage?: string; runningRounds?: number }
+  | {
+      type: 'history';
+      turns: Turn[];
+      /** The last event the history covers: what comes after it is new. */
+      lastEventId?: number;
+      runningMessage?: string;
+      runningRounds?: number;
+    }
   | { type: 'send'; message: string }
   | { type: 'event'; event: AgentEvent; now: number }
   | { type: 'hitlStatus'; status: HITLStatus }
@@ -103,7 +110,12 @@ export type ChatAction =
 export function chatReducer(state: ChatState, action: ChatAction): ChatState {
   switch (action.type) {
     case 'history':
-      return fromHistory(action.turns, action.runningMessage, action.runningRounds);
+      return fromHistory(
+        action.turns,
+        action.runningMessage,
+        action.runningRounds,
+        action.lastEventId
+      );
     case 'send':
       return {
         ...state,
@@ -127,7 +139,12 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
 }
 
 /** Rounds from `/turns`; the rounds of a running task are left out (its stream replays them). */
-function fromHistory(turns: Turn[], runningMessage?: string, runningRounds = 0): ChatState {
+function fromHistory(
+  turns: Turn[],
+  runningMessage?: string,
+  runningRounds = 0,
+  lastEventId = 0
+): ChatState {
   let state: ChatState = { ...initialState, loaded: true };
   const done = runningMessage === undefined ? turns : turns.slice(0, turns.length - runningRounds);
   for (const turn of done) {
@@ -145,6 +162,8 @@ function fromHistory(turns: Turn[], runningMessage?: string, runningRounds = 0):
   }
   if (runningMessage !== undefined) {
     state = chatReducer(state, { type: 'send', message: runningMessage });
+  } else {
+    state = { ...state, lastEventId }; // (a running task's stream replays it from its start)
   }
   return state;
 }
@@ -197,7 +216,7 @@ function applyEvent(state: ChatState, event: AgentEvent, now: number): ChatState
   }
 }
 
-const RESTORE_ENDS = ['completed', 'failed', 'cancelled'];
+export const RESTORE_ENDS = ['completed', 'failed', 'cancelled'];
 
 /** A restore's step: updates the restore under way, or starts a new line. */
 function applyRestore(state: ChatState, progress: RestoreProgress): ChatState {
