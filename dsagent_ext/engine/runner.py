@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..models import ExecutionResult, HITLAction, KernelState, PlanResponse, RoundResult, Usage
+from .cell_edits import CellEdit, CellEdits, edited, not_edited
 from .conversation import execution_feedback
 from .hitl import Decision, HITLGate, Pause, PauseKind
 from .llm import LLMClient, LLMError
@@ -66,6 +67,7 @@ class _Round:
     content: str = ""
     reply: ParsedReply = field(default_factory=ParsedReply)
     code: str | None = None
+    cell: CellEdit | None = None  # the user's notebook cell the code rewrites
     result: ExecutionResult | None = None
     executing: bool = False
     usage: Usage | None = None
@@ -100,6 +102,7 @@ class AgentRunner:
     history: Callable[[], Awaitable[list[dict[str, str]]]] | None = None
     notebook: Callable[[], Awaitable[str]] | None = None  # the user's notebook for the prompt, read once per task
     notebook_view: str = ""
+    edits: CellEdits | None = None  # the notebook's cells, for ``<code cell="N">`` (attached sessions)
     gate: HITLGate | None = None
     # after each round that leaves the task open, given the task's usage so far: the ``error`` event
     # that ends the task (a spending limit reached), or None to go on
@@ -163,17 +166,23 @@ class AgentRunner:
         if not reply.code:
             return
         current.code = reply.code
-        async for event in self._pause(current, "code", code=reply.code):
+        if reply.cell is not None:
+            await self._target(current, reply.cell)
+        async for event in self._pause(current, "code", code=reply.code, cell=self._cell(current)):
             yield event
         if not self._code_decision(current):
             return
+        if current.cell is not None and current.decisions:  # the user may have edited the cell during the pause
+            await self._target(current, current.cell.index)
         while True:
             async for event in self._execute(current):
                 yield event
             assert current.result is not None
             if current.result.success:
                 return
-            async for event in self._pause(current, "error", code=current.code, error=current.result.error):
+            async for event in self._pause(
+                current, "error", code=current.code, error=current.result.error, cell=self._cell(current)
+            ):
                 yield event
             if not self._error_decision(current):
                 return
@@ -207,9 +216,35 @@ class AgentRunner:
         yield AgentEvent("llm_response", {"content": current.content, "round": current.number})
         current.reply = parse_reply(current.content)
 
+    async def _target(self, current: _Round, index: int) -> None:
+        """Find the cell ``<code cell="N">`` rewrites; when there is none, the code runs as a new cell."""
+        found = await self.edits.target(index) if self.edits is not None else "this session works in no notebook"
+        if isinstance(found, str):
+            current.cell = None
+            current.add_note(not_edited(index, found))
+        else:
+            current.cell = found
+
+    def _cell(self, current: _Round) -> dict[str, Any] | None:
+        return current.cell.event() if current.cell is not None else None
+
     async def _execute(self, current: _Round) -> AsyncIterator[AgentEvent]:
         assert current.code is not None
-        yield AgentEvent("code_executing", {"code": current.code, "round": current.number})
+        cell = {"cell": current.cell.event()} if current.cell is not None else {}
+        yield AgentEvent("code_executing", {"code": current.code, "round": current.number, **cell})
+        if current.cell is not None and current.cell.cell_type == "markdown":
+            current.result = ExecutionResult()  # a markdown cell's new text: nothing runs
+        else:
+            async for event in self._run(current):
+                yield event
+        if current.cell is not None and self.edits is not None:
+            self.edits.applied(current.cell, current.code)
+            if edited(current.cell) not in (current.note or ""):
+                current.add_note(edited(current.cell))
+        yield AgentEvent("code_result", {**current.result.model_dump(mode="json"), "round": current.number, **cell})
+
+    async def _run(self, current: _Round) -> AsyncIterator[AgentEvent]:
+        """Run the round's code in the kernel, its outputs as they arrive."""
         current.executing = True
         arrived: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
 
@@ -231,7 +266,6 @@ class AgentRunner:
                 cell.cancel()
                 await asyncio.gather(cell, return_exceptions=True)
         current.executing = False
-        yield AgentEvent("code_result", {**current.result.model_dump(mode="json"), "round": current.number})
 
     async def _pause(self, current: _Round, kind: PauseKind, **pending: Any) -> AsyncIterator[AgentEvent]:
         """If the mode pauses here, announce the request, wait, and record the decision."""
@@ -338,6 +372,7 @@ class AgentRunner:
             round=current.number,
             content=content,
             code=current.code,
+            cell=self._cell(current),
             execution_result=current.result,
             plan=self.plan,
             has_answer=reply.has_answer,
@@ -355,6 +390,7 @@ class AgentRunner:
             round=current.number,
             content=current.content,
             code=current.code,
+            cell=self._cell(current),
             execution_result=current.result,
             plan=self.plan,
             answer=answer,

@@ -323,7 +323,8 @@ function requestFromStatus(status: HITLStatus): HITLRequest {
     code: status.pending_code,
     error: status.pending_error,
     answer: status.pending_answer,
-    message: status.pending_message ?? undefined
+    message: status.pending_message ?? undefined,
+    cell: status.pending_cell ?? null
   };
 }
 
