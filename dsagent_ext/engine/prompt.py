@@ -88,7 +88,8 @@ To change one of the user's cells instead of adding a new one (to fix a cell tha
 user asks you to change cell [3]), write `<code cell="3">` ... `</code>` with the cell's whole new \
 source: it replaces cell [3] (numbered as in the notebook below) and runs there; the user sees the \
 difference and can keep or revert it. A markdown cell can be rewritten the same way (it is not run). \
-Only do this for a cell the task is about; a plain `<code>` adds a new cell."""
+Only do this for a cell the task is about, never when asked to explain a cell; a plain `<code>` adds \
+a new cell."""
 
 _HONESTY = """\
 ## Data honesty

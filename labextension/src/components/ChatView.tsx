@@ -155,7 +155,9 @@ export function ChatView(props: {
           onDetach={props.onDetach}
         />
       )}
-      {edits.reviews && edits.count > 0 && <ReviewBar reviews={edits.reviews} count={edits.count} />}
+      {edits.reviews && edits.count > 0 && (
+        <ReviewBar reviews={edits.reviews} count={edits.count} />
+      )}
       <div className="jp-dsagent-settings">
         <ModelPicker
           key={`model-${pickers}`}

@@ -50,7 +50,10 @@ export class NotebookBridge implements IDisposable {
     private readonly clientId: string
   ) {
     this.cells = new AgentCells(() => panel.model, session.id);
-    this.reviews = new CellReviews(panel, { approve: () => this.approve(), reject: () => this.reject() });
+    this.reviews = new CellReviews(panel, {
+      approve: () => this.approve(),
+      reject: () => this.reject()
+    });
     void panel.context.ready.then(() => {
       this.cellsChanged = true;
       panel.model?.contentChanged.connect(this.notebookChanged, this);
@@ -125,7 +128,12 @@ export class NotebookBridge implements IDisposable {
     const cells = this.cellsChanged ? liveCells(this.panel) : undefined;
     this.cellsChanged &&= cells === undefined;
     try {
-      const claim = await this.client.claim(this.session.id, this.clientId, this.writtenThrough, cells);
+      const claim = await this.client.claim(
+        this.session.id,
+        this.clientId,
+        this.writtenThrough,
+        cells
+      );
       this.heartbeatMs = Math.min(HEARTBEAT_MS, (claim.expires_in * 1000) / 3);
       if (!this.holdsClaim || this.writtenThrough === null) {
         this.writtenThrough = claim.written_through;

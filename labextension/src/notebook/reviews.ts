@@ -194,7 +194,11 @@ export class CellReviews implements IDisposable {
     const actions: [string, string, () => void][] =
       mode === 'proposal'
         ? [
-            ['Approve and run', 'Replace the cell with the proposed code and run it', () => void this.decide.approve()],
+            [
+              'Approve and run',
+              'Replace the cell with the proposed code and run it',
+              () => void this.decide.approve()
+            ],
             ['Reject', 'Leave the cell as it is and stop the task', () => void this.decide.reject()]
           ]
         : [
@@ -224,7 +228,10 @@ class ReviewWidget extends Widget {
     this.addClass('jp-dsagent-review');
     this.addClass(`jp-mod-${mode}`);
     this.node.setAttribute('role', 'group');
-    this.node.setAttribute('aria-label', mode === 'proposal' ? 'Proposed DSAgent edit' : 'DSAgent edit');
+    this.node.setAttribute(
+      'aria-label',
+      mode === 'proposal' ? 'Proposed DSAgent edit' : 'DSAgent edit'
+    );
     const bar = document.createElement('div');
     bar.className = 'jp-dsagent-review-bar';
     const label = document.createElement('span');
