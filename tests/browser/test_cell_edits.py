@@ -4,6 +4,8 @@ before it runs in ``full`` mode, undo, and a review that outlives a reload."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from notebook import Notebook, text_of, write_notebook
 from panel import eventually
@@ -24,6 +26,14 @@ def notebook(panel, lab):
     notebook.toolbar_button("dsagent:work-in-notebook").click()
     expect(panel.root.get_by_label("Attached notebook", exact=True)).to_contain_text("Works in edits.ipynb")
     return notebook
+
+
+def saved_source(path, index: int) -> str | None:
+    """Cell ``index`` of the notebook file (None while the server is rewriting it)."""
+    try:
+        return "".join(json.loads(path.read_text())["cells"][index]["source"])
+    except (ValueError, IndexError):
+        return None
 
 
 def session_id(lab) -> str:
@@ -162,3 +172,22 @@ def test_a_reload_keeps_the_pending_review(panel, fake, notebook):
     expect(review(notebook, index)).to_have_count(0)
     cell = notebook.model_cells()[index]
     assert "".join(cell["source"]) == BROKEN and "NameError" in text_of(cell)
+
+
+def test_an_edit_the_server_wrote_into_the_closed_notebook_is_reviewed_when_it_opens(panel, fake, lab, notebook):
+    index = failing_cell(notebook)
+    notebook.save()
+    panel.close_main_area()  # the tab closes: the server writes the agent's work into the file
+    sid = session_id(lab)
+    fake.script(f'<code cell="{index}">\n{FIXED}\n', "<answer>Fixed.</answer>")
+    turn = lab.api("POST", f"api/sessions/{sid}/chat", {"message": f"Fix the error in cell [{index}]."})["rounds"][0]
+    assert turn["cell"]["index"] == index and turn["execution_result"]["stdout"] == "6\n"
+    eventually(lambda: saved_source(lab.root / notebook.path, index) == FIXED)
+    notebook.open()
+    diff = review(notebook, index)
+    expect(diff.locator(".jp-dsagent-diff-add")).to_have_text("+ total = sum(values)")
+    expect(notebook.cell(index).locator(".jp-OutputArea-output")).to_have_text("6")
+    diff.get_by_role("button", name="Revert").click()
+    cell = notebook.model_cells()[index]
+    assert "".join(cell["source"]) == BROKEN and "NameError" in text_of(cell) and "dsagent" not in cell["metadata"]
+
