@@ -12,7 +12,8 @@ from test_hitl import next_request, start_stream
 
 pytestmark = pytest.mark.timeout(120)
 
-FIX = "The name is misspelt.\n<code cell=\"1\">\ntotal = sum(values)\nprint(total)\n"
+FIXED = "total = sum(values)\nprint(total)"
+FIX = f'The name is misspelt.\n<code cell="1">\n{FIXED}\n'
 
 
 @pytest.fixture
@@ -209,3 +210,20 @@ async def test_full_mode_asks_with_the_cell_and_a_reject_leaves_it(client, fake_
     else:
         assert len(nb.cells) == 3 and nb.cells[1].source == "total = sum(values)\nprint(total)"
         assert nb.cells[1].outputs[0]["text"] == "6\n"
+
+
+async def test_a_failed_edit_retried_with_the_users_code_stays_in_the_cell(client, fake_llm, notebook):
+    sid = await attach(client, hitl_mode="on_error")
+    fake_llm.script('<code cell="1">\ntotal = sum(valuess)\n', "<answer>done</answer>")
+    task, queue = await start_stream(client, sid, "Fix cell [1].")
+    request = await next_request(queue)
+    assert request["request_type"] == "error" and request["cell"]["index"] == 1
+    r = await client.call("POST", f"/api/sessions/{sid}/hitl/respond", json={"action": "retry", "modified_code": FIXED})
+    assert r.status_code == 200, r.text
+    events = await task
+    first, second = data(events, "code_executing")
+    assert first["cell"]["previous_source"] == "total = sum(valuez)\nprint(total)"
+    assert second["cell"]["previous_source"] == "total = sum(valuess)"  # what the cell held when it ran again
+    nb = await written(client, sid, notebook)
+    assert len(nb.cells) == 3 and nb.cells[1].source == FIXED and nb.cells[1].outputs[0]["text"] == "6\n"
+    assert nb.cells[1].metadata.dsagent.previous_source == "total = sum(valuez)\nprint(total)"

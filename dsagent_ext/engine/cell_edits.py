@@ -8,7 +8,7 @@ the code runs as a new cell instead, with the model told why.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 EDITABLE = ("code", "markdown")
@@ -69,6 +69,10 @@ class CellEdits:
             if cell_text(_field(matching[0], "source")) not in {source, *self._before.get(index, ())}:
                 return f"cell [{index}] was changed by the user since you saw it, and the user's edit wins"
         return CellEdit(index, cell_id, cell_type, source)
+
+    def again(self, edit: CellEdit) -> CellEdit:
+        """The same edit run once more (a retry after it failed): the cell holds the last attempt now."""
+        return replace(edit, previous_source=cell_text(_field(self.shown[edit.index], "source")))
 
     def applied(self, edit: CellEdit, source: str) -> None:
         """The edit is in the notebook: a later edit of the same cell starts from this text."""

@@ -191,6 +191,8 @@ class AgentRunner:
 
     async def _execute(self, current: Round) -> AsyncIterator[AgentEvent]:
         assert current.code is not None
+        if current.cell is not None and current.result is not None and self.edits is not None:
+            current.cell = self.edits.again(current.cell)  # a retry: the cell holds the failed attempt
         cell = {"cell": current.edited_cell} if current.cell is not None else {}
         yield AgentEvent("code_executing", {"code": current.code, "round": current.number, **cell})
         if current.cell is not None and current.cell.cell_type == "markdown":
