@@ -53,6 +53,7 @@ async def test_none_never_pauses(client, fake_llm):
         "enabled": False, "mode": "none", "awaiting_feedback": False, "awaiting_type": None,
         "pending_plan": None, "pending_code": None, "pending_error": None, "pending_answer": None,
         "pending_message": None,
+        "pending_cell": None,
     }
 
 

@@ -34,6 +34,30 @@ def test_tags_are_case_insensitive(tag: str) -> None:
     assert parse_reply(f"{tag}x = 1</code>").code == "x = 1"
 
 
+@pytest.mark.parametrize(
+    "opening, cell",
+    [
+        ('<code cell="1">', 1), ("<code cell='12'>", 12), ("<code cell=3>", 3), ('<code cell="[2]">', 2),
+        ('< code  cell = "4" >', 4), ('<CODE CELL="5">', 5), ("<code>", None), ('<code cell="x">', None),
+        ('<code lang="python">', None),
+    ],
+)
+def test_code_may_name_the_cell_it_rewrites(opening: str, cell: int | None) -> None:
+    reply = parse_reply(f"Fixing the typo.\n{opening}\ntotal = sum(values)\n")
+    assert reply.code == "total = sum(values)" and reply.cell == cell
+    assert reply.text == "Fixing the typo."
+
+
+def test_a_cell_without_code_is_no_edit() -> None:
+    reply = parse_reply('<code cell="1"></code>Nothing to change.')
+    assert reply.code is None and reply.cell is None and reply.text == "Nothing to change."
+
+
+def test_tag_like_prose_is_not_a_code_tag() -> None:
+    reply = parse_reply("Compare with a <code and b> here.\n<answer>done</answer>")
+    assert reply.code is None and reply.answer == "done"
+
+
 def test_only_the_first_code_block_runs() -> None:
     reply = parse_reply("<code>a = 1</code>\nthen\n<code>b = 2</code>")
     assert reply.code == "a = 1"
@@ -309,3 +333,10 @@ def test_describe_kernel() -> None:
     assert "df: DataFrame" not in described
     assert "  ... and 4 more" in described  # 14 plain variables, 10 shown
     assert described.endswith("Imports: pandas as pd, numpy as np")
+
+
+def test_only_a_notebook_session_is_taught_cell_edits() -> None:
+    attached = build_system_prompt("", notebook="analysis.ipynb", workspace="dsagent/sessions/s")
+    assert '<code cell="3">' in attached and "replaces cell [3]" in attached
+    assert '<code cell="' not in build_system_prompt("")
+    assert '<code cell="' not in build_system_prompt("", workspace_reachable=False, notebook="analysis.ipynb")

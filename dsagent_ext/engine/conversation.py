@@ -50,6 +50,8 @@ def history_from_turns(turns: list[dict[str, Any]], limit: int, summary: str | N
         decisions = turn.get("hitl") or []
         parts = [_review(d, limit) for d in decisions if d.get("request_type") != "error"]
         result = turn.get("execution_result")
+        if turn.get("cell") and result is not None:
+            parts.append(f"This code replaced the source of the notebook's cell [{turn['cell']['index']}].")
         if result is not None:
             parts.append(execution_feedback(ExecutionResult(**result), limit))
         parts += [_review(d, limit) for d in decisions if d.get("request_type") == "error"]

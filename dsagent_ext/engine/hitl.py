@@ -100,20 +100,30 @@ class Pause:
     code: str | None = None
     error: str | None = None
     answer: str | None = None
+    cell: dict[str, object] | None = None  # the notebook cell the code rewrites (``CellEdit.event()``)
     future: asyncio.Future[Decision] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
     def request(self, timeout: float) -> dict[str, object]:
         """The ``hitl_request`` event payload (the reference's, plus ``answer``, ``timeout`` and a
-        ``message`` for clients to show as the prompt)."""
-        return {
+        ``message`` for clients to show as the prompt, and ``cell`` when the code rewrites a notebook cell)."""
+        request: dict[str, object] = {
             "request_type": self.kind,
-            "message": PROMPTS[self.kind],
+            "message": self.prompt,
             "plan": self.plan.model_dump(mode="json") if self.plan else None,
             "code": self.code,
             "error": self.error,
             "answer": self.answer,
             "timeout": timeout,
         }
+        if self.cell is not None:
+            request["cell"] = self.cell
+        return request
+
+    @property
+    def prompt(self) -> str:
+        if self.cell is not None and self.kind == "code":
+            return f"Replace cell [{self.cell['index']}] with this code and run it?"
+        return PROMPTS[self.kind]
 
 
 class HITLGate:
@@ -179,7 +189,8 @@ class HITLGate:
             pending_code=pause.code if pause else None,
             pending_error=pause.error if pause else None,
             pending_answer=pause.answer if pause else None,
-            pending_message=PROMPTS[pause.kind] if pause else None,
+            pending_message=pause.prompt if pause else None,
+            pending_cell=pause.cell if pause else None,
         )
 
 

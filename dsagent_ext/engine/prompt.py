@@ -83,6 +83,14 @@ uploaded to this session are in `{workspace}/data/`; save results (plots with `s
 bbox_inches="tight")`, tables as CSV, fitted models) under `{workspace}/artifacts/`. Check that a \
 library imports before relying on it."""
 
+_CELL_EDITS = """\
+To change one of the user's cells instead of adding a new one (to fix a cell that failed, or when the \
+user asks you to change cell [3]), write `<code cell="3">` ... `</code>` with the cell's whole new \
+source: it replaces cell [3] (numbered as in the notebook below) and runs there; the user sees the \
+difference and can keep or revert it. A markdown cell can be rewritten the same way (it is not run). \
+Only do this for a cell the task is about, never when asked to explain a cell; a plain `<code>` adds \
+a new cell."""
+
 _HONESTY = """\
 ## Data honesty
 - Never invent, simulate or "assume" data unless the user explicitly asks for synthetic data.
@@ -134,7 +142,7 @@ def build_system_prompt(
     if not workspace_reachable:
         where = _NO_WORKSPACE
     elif notebook:
-        where = _NOTEBOOK.format(notebook=notebook, workspace=workspace or ".")
+        where = _NOTEBOOK.format(notebook=notebook, workspace=workspace or ".") + "\n" + _CELL_EDITS
     else:
         where = _WORKSPACE
     return "\n\n".join(

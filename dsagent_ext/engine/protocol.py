@@ -14,8 +14,13 @@ from ..models import PlanResponse, PlanStep
 
 INTENTS = ("question", "simple", "complex")
 
-# Opening or closing protocol tag; ``thinking`` before ``think`` so the longer name wins.
-_TAG = re.compile(r"<\s*(/?)\s*(intent|plan|code|answer|thinking|think)\s*>", re.IGNORECASE)
+# Opening or closing protocol tag, with ``name="value"`` attributes (``<code cell="3">``); ``thinking``
+# before ``think`` so the longer name wins.
+_TAG = re.compile(
+    r"<\s*(/?)\s*(intent|plan|code|answer|thinking|think)((?:\s+[\w-]+\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s<>\"']+))*)\s*>",
+    re.IGNORECASE,
+)
+_CELL = re.compile(r"\bcell\s*=\s*[\"']?\s*\[?\s*(\d+)", re.IGNORECASE)
 _CLOSE = {
     name: re.compile(rf"<\s*/\s*(?:{alt})\s*>", re.IGNORECASE)
     for name, alt in {
@@ -51,6 +56,7 @@ class ParsedReply:
     intent: str | None = None
     plan: PlanResponse | None = None
     code: str | None = None
+    cell: int | None = None  # ``<code cell="N">``: the code is the new source of the notebook's cell [N]
     has_answer: bool = False
     answer: str | None = None
     thinking: str | None = None
@@ -63,18 +69,22 @@ def parse_reply(text: str) -> ParsedReply:
         text = "" if text is None else str(text)
     blocks, prose = _split(text)
     first: dict[str, str] = {}
-    for name, content in blocks:
+    attributes: dict[str, str] = {}
+    for name, attrs, content in blocks:
         first.setdefault(name, content)
+        attributes.setdefault(name, attrs)
 
     code = _clean_code(first["code"]) if "code" in first else None
     if "code" not in first:
         code, prose = _fenced_python(prose)
     intent = _INTENT.match(first.get("intent", ""))
     thinking = first.get("think", "").strip()
+    cell = _CELL.search(attributes.get("code", ""))
     return ParsedReply(
         intent=intent.group(1).lower() if intent else None,
         plan=parse_plan(first["plan"]) if "plan" in first else None,
         code=code,
+        cell=int(cell.group(1)) if cell and "code" in first and code else None,
         has_answer="answer" in first,
         answer=first["answer"].strip() if "answer" in first else None,
         thinking=thinking or None,
@@ -114,16 +124,16 @@ def parse_plan(raw: str) -> PlanResponse | None:
     )
 
 
-def _split(text: str) -> tuple[list[tuple[str, str]], list[str]]:
-    """Cut the reply into tag blocks ``(name, content)`` and the prose pieces between them."""
-    blocks: list[tuple[str, str]] = []
+def _split(text: str) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """Cut the reply into tag blocks ``(name, attributes, content)`` and the prose pieces between them."""
+    blocks: list[tuple[str, str, str]] = []
     prose: list[str] = []
     pos = 0
     while (tag := _next_open(text, pos)) is not None:
         prose.append(text[pos : tag.start()])
         name = _name(tag)
         end, pos = _block_end(text, tag, name)
-        blocks.append((name, text[tag.end() : end]))
+        blocks.append((name, tag.group(3) or "", text[tag.end() : end]))
     prose.append(text[pos:])
     return blocks, prose
 

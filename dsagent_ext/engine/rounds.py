@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..models import ExecutionResult, PlanResponse, RoundResult, Usage
+from .cell_edits import CellEdit
 from .conversation import execution_feedback
 from .hitl import Decision, PauseKind
 from .protocol import ParsedReply
@@ -27,6 +28,7 @@ class Round:
     content: str = ""
     reply: ParsedReply = field(default_factory=ParsedReply)
     code: str | None = None
+    cell: CellEdit | None = None  # the user's notebook cell the code rewrites
     result: ExecutionResult | None = None
     executing: bool = False
     usage: Usage | None = None
@@ -45,6 +47,11 @@ class Round:
         if decision is not None and self.decisions[-1]["request_type"] == kind:
             return decision
         return None
+
+    @property
+    def edited_cell(self) -> dict[str, Any] | None:
+        """The ``cell`` field of the round's events: set when the code rewrote a notebook cell."""
+        return self.cell.event() if self.cell is not None else None
 
     def next_prompt(self, feedback_chars: int, images: str | None = None) -> str:
         """The user message that follows this round: a human's steer, the cell's outcome, or "go on";
@@ -75,6 +82,7 @@ class Round:
             round=self.number,
             content=content,
             code=self.code,
+            cell=self.edited_cell,
             execution_result=self.result,
             plan=plan,
             has_answer=reply.has_answer,
@@ -93,6 +101,7 @@ class Round:
             round=self.number,
             content=self.content,
             code=self.code,
+            cell=self.edited_cell,
             execution_result=self.result,
             plan=plan,
             answer=answer,

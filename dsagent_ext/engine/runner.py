@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from ..models import ExecutionResult, HITLAction, KernelState, NotebookContext, PlanResponse, Usage
 from ..settings import VisionSettings
+from .cell_edits import CellEdits, edited, not_edited
 from .conversation import execution_feedback
 from .hitl import Decision, HITLGate, Pause, PauseKind
 from .llm import LLMClient, LLMError
@@ -80,6 +81,7 @@ class AgentRunner:
     notebook: Callable[[], Awaitable[NotebookContext | None]] | None = None
     notebook_view: str = ""
     sees_images: bool = False  # the model is shown images (decided on the first round)
+    edits: CellEdits | None = None  # the notebook's cells, for ``<code cell="N">`` (attached sessions)
     gate: HITLGate | None = None
     # after each round that leaves the task open, given the task's usage so far: the ``error`` event
     # that ends the task (a spending limit reached), or None to go on
@@ -152,17 +154,23 @@ class AgentRunner:
         if not reply.code:
             return
         current.code = reply.code
-        async for event in self._pause(current, "code", code=reply.code):
+        if reply.cell is not None:
+            await self._target(current, reply.cell)
+        async for event in self._pause(current, "code", code=reply.code, cell=current.edited_cell):
             yield event
         if not self._code_decision(current):
             return
+        if current.cell is not None and current.decisions:  # the user may have edited the cell during the pause
+            await self._target(current, current.cell.index)
         while True:
             async for event in self._execute(current):
                 yield event
             assert current.result is not None
             if current.result.success:
                 return
-            async for event in self._pause(current, "error", code=current.code, error=current.result.error):
+            async for event in self._pause(
+                current, "error", code=current.code, error=current.result.error, cell=current.edited_cell
+            ):
                 yield event
             if not self._error_decision(current):
                 return
@@ -224,7 +232,32 @@ class AgentRunner:
 
     async def _execute(self, current: Round) -> AsyncIterator[AgentEvent]:
         assert current.code is not None
-        yield AgentEvent("code_executing", {"code": current.code, "round": current.number})
+        if current.cell is not None and current.result is not None and self.edits is not None:
+            current.cell = self.edits.again(current.cell)  # a retry: the cell holds the failed attempt
+        cell = {"cell": current.edited_cell} if current.cell is not None else {}
+        yield AgentEvent("code_executing", {"code": current.code, "round": current.number, **cell})
+        if current.cell is not None and current.cell.cell_type == "markdown":
+            current.result = ExecutionResult()  # a markdown cell's new text: nothing runs
+        else:
+            async for event in self._run(current):
+                yield event
+        if current.cell is not None and self.edits is not None:
+            self.edits.applied(current.cell, current.code)
+            if edited(current.cell) not in (current.note or ""):
+                current.add_note(edited(current.cell))
+        yield AgentEvent("code_result", {**current.result.model_dump(mode="json"), "round": current.number, **cell})
+
+    async def _target(self, current: Round, index: int) -> None:
+        """Find the cell ``<code cell="N">`` rewrites; when there is none, the code runs as a new cell."""
+        found = await self.edits.target(index) if self.edits is not None else "this session works in no notebook"
+        if isinstance(found, str):
+            current.cell = None
+            current.add_note(not_edited(index, found))
+        else:
+            current.cell = found
+
+    async def _run(self, current: Round) -> AsyncIterator[AgentEvent]:
+        """Run the round's code in the kernel, its outputs as they arrive."""
         current.executing = True
         arrived: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
 
@@ -246,7 +279,6 @@ class AgentRunner:
                 cell.cancel()
                 await asyncio.gather(cell, return_exceptions=True)
         current.executing = False
-        yield AgentEvent("code_result", {**current.result.model_dump(mode="json"), "round": current.number})
 
     async def _pause(self, current: Round, kind: PauseKind, **pending: Any) -> AsyncIterator[AgentEvent]:
         """If the mode pauses here, announce the request, wait, and record the decision."""

@@ -16,7 +16,7 @@ class NotebookClaimHandler(DSAgentHandler):
         """Take or renew the claim (renew well within ``expires_in``); 409 while another window holds it."""
         session = self.session(session_id)
         request = self.parse_body(NotebookClaimRequest)
-        await self.service.cells.claim(session, request.client_id, request.written_through)
+        await self.service.cells.claim(session, request.client_id, request.written_through, request.cells)
         self.reply(
             NotebookClaimResponse(
                 client_id=request.client_id, expires_in=self.service.cells.lease,

@@ -12,19 +12,6 @@ from .execution import ExecutionResult, PlanResponse, Usage
 from .kernel import RestoreProgress
 
 
-class NotebookClaimRequest(Body):
-    client_id: str = Field(min_length=1, max_length=200, description="The window claiming the notebook.")
-    written_through: int | None = Field(
-        default=None, ge=0, description="Seq of the last event whose cell the window has put in its notebook."
-    )
-
-
-class NotebookClaimResponse(Model):
-    client_id: str
-    expires_in: float = Field(description="Seconds the claim lasts unless renewed.")
-    written_through: int | None
-
-
 class NotebookCell(Model):
     """One cell of the user's notebook, as the panel's live notebook model holds it."""
 
@@ -33,6 +20,24 @@ class NotebookCell(Model):
     execution_count: int | None = None
     outputs: list[dict[str, Any]] = Field(default_factory=list, description="nbformat v4 outputs.")
     id: str | None = None
+
+
+class NotebookClaimRequest(Body):
+    client_id: str = Field(min_length=1, max_length=200, description="The window claiming the notebook.")
+    written_through: int | None = Field(
+        default=None, ge=0, description="Seq of the last event whose cell the window has put in its notebook."
+    )
+    cells: list[NotebookCell] | None = Field(
+        default=None, max_length=10_000,
+        description="The window's live cells (id, type, source), sent when the user changed them: an agent's "
+        "edit of a cell the user changed since the model saw it runs as a new cell.",
+    )
+
+
+class NotebookClaimResponse(Model):
+    client_id: str
+    expires_in: float = Field(description="Seconds the claim lasts unless renewed.")
+    written_through: int | None
 
 
 class NotebookContext(Model):
@@ -51,9 +56,19 @@ class ChatRequest(Body):
     )
 
 
+class EditedCell(Model):
+    """The user's notebook cell a round rewrote (``<code cell="N">``) instead of adding a cell."""
+
+    index: int = Field(description="The cell's index as the model was shown the notebook.")
+    id: str | None = Field(default=None, description="The cell's nbformat id.")
+    previous_source: str = Field(description="What the cell held before the edit.")
+    cell_type: Literal["code", "markdown"] = "code"
+
+
 class ChatResponseModel(Model):
     content: str
     code: str | None = None
+    cell: EditedCell | None = Field(default=None, description="Set when the code was the new source of a notebook cell.")
     execution_result: ExecutionResult | None = None
     plan: PlanResponse | None = None
     has_answer: bool = False

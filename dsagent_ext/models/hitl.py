@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 
@@ -35,6 +35,7 @@ class HITLStatusResponse(Model):
     pending_error: str | None = None
     pending_answer: str | None = None
     pending_message: str | None = None  # the prompt the pause's ``hitl_request`` carries
+    pending_cell: dict[str, Any] | None = None  # the notebook cell the pending code rewrites
 
 
 class HITLActionRequest(Body):

@@ -22,7 +22,7 @@ import nbformat
 from jupyter_core.utils import ensure_async
 
 from ..settings import NotebookSettings
-from ..store.notebook import agent_cells
+from ..store.notebook import agent_cells, apply_edit
 from .session import AgentSession
 
 
@@ -66,6 +66,7 @@ class NotebookCells:
         self._save = save  # writes the session record (``written_through``)
         self.log = log
         self._claims: dict[str, Claim] = {}
+        self._live: dict[str, list[Any]] = {}  # the claimant's cells as it last reported them
         self._pending: dict[str, asyncio.Future[None]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -76,8 +77,11 @@ class NotebookCells:
         claim = self._claims.get(session.id)
         return claim.client_id if claim is not None and claim.expires > time.monotonic() else None
 
-    async def claim(self, session: AgentSession, client_id: str, written_through: int | None) -> None:
-        """Take or renew the claim; the claimant reports how far its notebook holds the agent's cells."""
+    async def claim(
+        self, session: AgentSession, client_id: str, written_through: int | None, cells: list[Any] | None = None
+    ) -> None:
+        """Take or renew the claim; the claimant reports how far its notebook holds the agent's cells,
+        and its live cells when the user changed them."""
         if not session.record.notebook_path:
             raise NotAttached("Session is not attached to a notebook")
         async with self._lock(session):  # not while the server is appending: the claimant's count would be stale
@@ -89,6 +93,8 @@ class NotebookCells:
             # a lapse writes what the window did not: armed on every renewal
             claim.timer = asyncio.get_running_loop().call_later(self.lease + QUIET, self.changed, session)
             self._claims[session.id] = claim
+            if cells is not None or holder is None:  # a new holder's cells are unknown until it reports them
+                self._live[session.id] = cells  # type: ignore[assignment]
             if written_through is not None and written_through > (session.record.written_through or 0):
                 session.record.written_through = min(written_through, session.events.last_seq)
                 await self._save(session)
@@ -99,12 +105,28 @@ class NotebookCells:
         if claim is not None and claim.client_id == client_id:
             self._release_timer(session)
             del self._claims[session.id]
+            self._live.pop(session.id, None)
             self.changed(session)
 
     def _release_timer(self, session: AgentSession) -> None:
         claim = self._claims.get(session.id)
         if claim is not None and claim.timer is not None:
             claim.timer.cancel()
+
+    async def current(self, session: AgentSession) -> list[Any] | None:
+        """The notebook's cells now: the claiming window's (None until it reported them), else the file's."""
+        if self.holder(session) is not None:
+            return self._live.get(session.id)
+        path = session.record.notebook_path
+        if not path:
+            return None
+        await self.flush(session)  # the agent's own edits logged so far are in the file
+        try:
+            model = await ensure_async(self.contents_manager.get(path, content=True, type="notebook"))
+        except Exception as e:  # unreadable: taken to be as the model saw it
+            self.log.warning("DSAgent: could not read notebook %s: %s", path, e)
+            return None
+        return list(model["content"].cells)
 
     # --- the server's writer ---------------------------------------------------------------------
 
@@ -135,6 +157,7 @@ class NotebookCells:
         """The session is deleted or detached: drop its claim and any write not yet started."""
         self._release_timer(session)
         self._claims.pop(session.id, None)
+        self._live.pop(session.id, None)
         pending = self._pending.pop(session.id, None)
         if pending is not None:
             pending.cancel()
@@ -165,7 +188,8 @@ class NotebookCells:
             await self._save(session)
 
     async def _append(self, path: str, session_id: str, cells: list[Any], plan: str | None) -> None:
-        """Add the cells at the end; a new plan text goes into the task's plan cell (the session's last)."""
+        """Add the cells at the end (an edit of a user's cell goes into that cell); a new plan text goes into
+        the task's plan cell (the session's last)."""
         manager = self.contents_manager
         model = await ensure_async(manager.get(path, content=True, type="notebook"))
         notebook = model["content"]
@@ -173,7 +197,9 @@ class NotebookCells:
             plans = [cell for cell in notebook.cells if _is_plan_of(cell, session_id)]
             if plans:
                 plans[-1].source = plan
-        notebook.cells.extend(cells)
+        for cell in cells:
+            if "edit" not in cell.metadata["dsagent"] or not apply_edit(notebook.cells, cell):
+                notebook.cells.append(cell)
         nbformat.validate(notebook)
         await ensure_async(manager.save({"type": "notebook", "format": "json", "content": notebook}, path))
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from jupyter_core.utils import ensure_async
 
+from ..engine.cell_edits import CellEdits
 from ..engine.conversation import history_from_turns, summary_request
 from ..engine.llm import LLMClient, LLMError, missing_api_key, surely_routed
 from ..engine.model_workers import ModelWorkers, WorkerLLMClient
@@ -192,8 +193,10 @@ class RunService:
         runner.history = lambda: self._history(session, runner, events)
         self.sessions.reactivate(session)  # saved with the first round
         restore = self.restores.plan(session) if self.restores.wanted(session) else None
+        if session.record.notebook_path:
+            runner.edits = CellEdits(lambda: self.sessions.cells.current(session))
         if notebook is not None or session.record.notebook_path:
-            runner.notebook = lambda: self._notebook(session, notebook)
+            runner.notebook = lambda: self._notebook(session, notebook, runner.edits)
         start = session.publish("user_message", {"message": message})
         subscription = Subscription(session, start["seq"])
         session.run = asyncio.ensure_future(self._drive(session, runner, message, user, restore))
@@ -307,8 +310,11 @@ class RunService:
         session.publish("summary", {"content": reply.text, "turns": keep, "tokens_before": tokens, "usage": usage})
         return history_from_turns(turns[keep:], limit, reply.text)
 
-    async def _notebook(self, session: Session, notebook: NotebookContext | None) -> NotebookContext | None:
-        """The user's notebook for the model: the client's live cells, else the saved notebook."""
+    async def _notebook(
+        self, session: Session, notebook: NotebookContext | None, edits: CellEdits | None
+    ) -> NotebookContext | None:
+        """The user's notebook for the model: the client's live cells, else the saved notebook (which
+        are the cells an edit's ``[N]`` refers to)."""
         path = session.record.notebook_path
         if notebook is None and path:
             try:
@@ -317,6 +323,8 @@ class RunService:
             except Exception as e:  # the task goes on without it
                 self.log.warning("DSAgent: could not read notebook %s for session %s: %s", path, session.id, e)
                 return None
+        if notebook is not None and edits is not None:
+            edits.shown = list(notebook.cells)
         return notebook
 
     def _last_task_start(self, session: Session) -> int:

@@ -128,7 +128,9 @@ def agent_cells(
 
     A code cell per executed round (source, outputs, execution count, ``metadata.dsagent``); with
     ``markdown``, one plan cell per task (its steps ticked as it advances) and the final answer. A
-    cell whose code is still running is left for the next call: the seq stops before it.
+    cell whose code is still running is left for the next call: the seq stops before it. A round that
+    rewrote a user's cell gives that cell's new version, its ``metadata.dsagent.edit`` saying which
+    cell (see ``apply_edit``).
     """
     cells: list[NotebookNode] = []
     plan_update: str | None = None
@@ -159,9 +161,15 @@ def agent_cells(
         elif event == "code_executing":
             code = data
         elif event == "code_result" and code is not None and seq > after and "round" in data:
-            cell = new_code_cell(code.get("code", ""), execution_count=data.get("execution_count"))
-            cell.outputs = notebook_outputs(data)
+            edit = code.get("cell")
+            if edit is not None and edit.get("cell_type") == "markdown":
+                cell = new_markdown_cell(code.get("code", ""))
+            else:
+                cell = new_code_cell(code.get("code", ""), execution_count=data.get("execution_count"))
+                cell.outputs = notebook_outputs(data)
             cell.metadata["dsagent"] = NotebookNode(session_id=session_id, round=data["round"])
+            if edit is not None:
+                cell.metadata["dsagent"]["edit"] = from_dict(edit)
             cells.append(cell)
         elif event == "round_complete" and markdown and seq > after and data.get("stop_reason") == "answer":
             cells.append(_agent_markdown(data.get("answer") or "", session_id, data.get("round"), "answer"))
@@ -176,3 +184,40 @@ def _agent_markdown(text: str, session_id: str, number: int | None, kind: str) -
     cell = new_markdown_cell(text.strip())
     cell.metadata["dsagent"] = NotebookNode(session_id=session_id, round=number, kind=kind)
     return cell
+
+
+def apply_edit(cells: list[NotebookNode], new: NotebookNode) -> bool:
+    """Put an edit (a cell of ``agent_cells`` whose ``metadata.dsagent.edit`` names a user's cell) into
+    that cell of ``cells``; False when the cell is gone or holds something else now (the user's edit
+    wins: the caller adds ``new`` as a cell of its own).
+
+    Until the user keeps or reverts it, the cell's ``metadata.dsagent`` keeps what it held before the
+    agent's first edit (``previous_source``, ``previous_outputs``, ``previous_execution_count``).
+    """
+    mark = new.metadata["dsagent"]
+    edit = mark.pop("edit")
+    if edit.get("id"):
+        targets = [cell for cell in cells if cell.get("id") == edit["id"]]
+    else:
+        targets = cells[edit["index"] : edit["index"] + 1]
+    if not targets or _source(targets[0]) != edit.get("previous_source", "") or targets[0].cell_type != new.cell_type:
+        return False
+    cell = targets[0]
+    previous = cell.get("metadata", {}).get("dsagent", {})
+    review = NotebookNode(
+        session_id=mark["session_id"], round=mark["round"],
+        previous_source=previous.get("previous_source", _source(cell)),
+    )
+    if cell.cell_type == "code":
+        review["previous_outputs"] = previous.get("previous_outputs", cell.get("outputs", []))
+        review["previous_execution_count"] = previous.get("previous_execution_count", cell.get("execution_count"))
+        cell.outputs = new.outputs
+        cell.execution_count = new.execution_count
+    cell.source = new.source
+    cell.metadata["dsagent"] = review
+    return True
+
+
+def _source(cell: Any) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else source

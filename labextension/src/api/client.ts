@@ -10,6 +10,7 @@ import {
   HITLResponse,
   HITLStatus,
   KernelState,
+  LiveCell,
   ModelCatalogue,
   Policy,
   NotebookClaim,
@@ -92,10 +93,16 @@ export class DSAgentClient {
   }
 
   /** Take or renew the right to write the session's cells into the open notebook. */
-  claim(id: string, clientId: string, writtenThrough: number | null): Promise<NotebookClaim> {
+  claim(
+    id: string,
+    clientId: string,
+    writtenThrough: number | null,
+    cells?: LiveCell[]
+  ): Promise<NotebookClaim> {
     return this.json('POST', [id, 'notebook', 'claim'], {
       client_id: clientId,
-      written_through: writtenThrough
+      written_through: writtenThrough,
+      ...(cells ? { cells } : {})
     });
   }
 

@@ -98,11 +98,22 @@ export interface HITLDecision {
   timed_out?: boolean;
 }
 
+/** The user's notebook cell a round rewrote (`<code cell="N">`), as it was before. */
+export interface EditedCell {
+  /** The cell's index as the model was shown the notebook. */
+  index: number;
+  id: string | null;
+  previous_source: string;
+  cell_type?: 'code' | 'markdown';
+}
+
 /** The `round_complete` event, and one entry of `/turns`. */
 export interface RoundResult {
   round: number;
   content: string;
   code: string | null;
+  /** Set when the code was the new source of a notebook cell. */
+  cell?: EditedCell | null;
   execution_result: ExecutionResult | null;
   plan: Plan | null;
   has_answer: boolean;
@@ -170,6 +181,8 @@ export interface HITLRequest {
   error: string | null;
   answer: string | null;
   timeout?: number;
+  /** The notebook cell the code would rewrite. */
+  cell?: EditedCell | null;
 }
 
 export interface HITLStatus {
@@ -183,6 +196,8 @@ export interface HITLStatus {
   pending_answer: string | null;
   /** The pause's prompt, as its `hitl_request` words it (absent from older servers). */
   pending_message?: string | null;
+  /** The notebook cell the pending code would rewrite. */
+  pending_cell?: EditedCell | null;
 }
 
 export interface HITLResponse {
@@ -266,6 +281,13 @@ export interface NotebookContext {
   }[];
   active_cell_index?: number;
   selected_cell_indices?: number[];
+}
+
+/** A cell of the window's notebook, as reported with a claim. */
+export interface LiveCell {
+  id: string;
+  cell_type: 'code' | 'markdown' | 'raw';
+  source: string;
 }
 
 export interface NotebookClaim {

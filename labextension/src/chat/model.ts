@@ -17,6 +17,8 @@ import { AgentEvent } from '../api/stream';
 
 export interface Execution {
   code: string;
+  /** Set when the code was the new source of the notebook's cell [index]. */
+  cellIndex?: number;
   status: 'running' | 'success' | 'error';
   /** When it started, in this browser (live executions only). */
   startedAt?: number;
@@ -192,7 +194,10 @@ function applyEvent(state: ChatState, event: AgentEvent, now: number): ChatState
     case 'code_executing':
       return updateRound(state, data.round ?? lastRound(state), r => ({
         ...r,
-        executions: [...r.executions, { code: data.code, status: 'running', startedAt: now }]
+        executions: [
+          ...r.executions,
+          { code: data.code, status: 'running', startedAt: now, cellIndex: data.cell?.index }
+        ]
       }));
     case 'code_result':
       return updateRound(state, lastRound(state), r => finishExecution(r, data));
@@ -306,7 +311,14 @@ function completeRound(state: ChatState, result: RoundResult): ChatState {
     let executions = r.executions;
     if (executions.length === 0 && result.code && result.execution_result) {
       const status = result.execution_result.success ? 'success' : 'error';
-      executions = [{ code: result.code, status, result: result.execution_result }];
+      executions = [
+        {
+          code: result.code,
+          status,
+          result: result.execution_result,
+          cellIndex: result.cell?.index
+        }
+      ];
     } else if (executions.length && !executions[executions.length - 1].result) {
       // cancelled mid-cell: the result (if any) only comes with the round
       const last = executions[executions.length - 1];
@@ -346,7 +358,8 @@ function requestFromStatus(status: HITLStatus): HITLRequest {
     code: status.pending_code,
     error: status.pending_error,
     answer: status.pending_answer,
-    message: status.pending_message ?? undefined
+    message: status.pending_message ?? undefined,
+    cell: status.pending_cell ?? null
   };
 }
 

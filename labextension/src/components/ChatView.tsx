@@ -11,7 +11,7 @@ import { FilesPanel } from './FilesPanel';
 import { HitlCard } from './HitlCard';
 import { IconButton } from './IconButton';
 import { KernelBar } from './KernelBar';
-import { NotebookBar } from './NotebookBar';
+import { NotebookBar, ReviewBar, useReviews } from './NotebookBar';
 import { PlanPanel } from './PlanPanel';
 import { useAdmin } from './Policy';
 import { HitlModePicker, ModelPicker } from './SessionSettings';
@@ -42,6 +42,7 @@ export function ChatView(props: {
     return notebooks.contextFor(session.id, focus);
   });
   const { state } = chat;
+  const edits = useReviews(notebooks, session.id);
   // the card decides as the notebook's own Approve does: an edit of the pending cell is what runs
   const decide = (decision: HITLResponse) =>
     chat.decide(notebooks.bridgeOf(session.id)?.withCellEdits(decision) ?? decision);
@@ -161,6 +162,9 @@ export function ChatView(props: {
           onOpen={() => openPath(session.notebook_path as string)}
           onDetach={props.onDetach}
         />
+      )}
+      {edits.reviews && edits.count > 0 && (
+        <ReviewBar reviews={edits.reviews} count={edits.count} />
       )}
       <div className="jp-dsagent-settings">
         <ModelPicker

@@ -14,7 +14,9 @@ export function CodeBlock(props: { execution: Execution; live: boolean }): JSX.E
   return (
     <div className="jp-dsagent-code" data-status={execution.status}>
       <div className="jp-dsagent-code-header">
-        <span className="jp-dsagent-code-label">Python</span>
+        <span className="jp-dsagent-code-label">
+          {execution.cellIndex !== undefined ? `Cell [${execution.cellIndex}]` : 'Python'}
+        </span>
         <span className={`jp-dsagent-badge jp-mod-${execution.status}`}>
           {BADGES[execution.status]}
           <Elapsed execution={execution} live={props.live} />

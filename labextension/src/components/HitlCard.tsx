@@ -2,6 +2,7 @@ import React, { useState } from 'react';
 
 import { HITLAction, HITLRequest, HITLResponse } from '../api/types';
 import { ConsoleBlock } from './CodeBlock';
+import { DiffView } from './DiffView';
 import { Markdown, fenced } from './Markdown';
 import { PlanPanel } from './PlanPanel';
 
@@ -81,7 +82,14 @@ export function HitlCard(props: {
     <div className="jp-dsagent-hitl" role="region" aria-label="Approval needed">
       <div className="jp-dsagent-hitl-title">{request.message || TITLES[request.request_type]}</div>
       {request.plan && editsPlan && <PlanPanel plan={request.plan} />}
-      {request.code && request.request_type !== 'plan' && (
+      {request.code && request.request_type !== 'plan' && request.cell && (
+        <DiffView
+          before={request.cell.previous_source}
+          after={request.code}
+          label={`Changes to cell [${request.cell.index}]`}
+        />
+      )}
+      {request.code && request.request_type !== 'plan' && !request.cell && (
         <Markdown source={fenced(request.code)} />
       )}
       {request.error && <ConsoleBlock stdout="" stderr="" error={request.error} />}

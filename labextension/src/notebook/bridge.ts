@@ -12,16 +12,22 @@ import { ISignal, Signal } from '@lumino/signaling';
 
 import { ApiError, DSAgentClient } from '../api/client';
 import { AgentEvent, readEvents } from '../api/stream';
-import { HITLResponse, Session } from '../api/types';
+import { HITLResponse, LiveCell, Session } from '../api/types';
 import { AgentCells } from './cells';
+import { CellReviews } from './reviews';
 
 const HEARTBEAT_MS = 5_000; // at most; always well within the lease, so a slow request is survived
 const IDLE_POLL_MS = 2_000;
 const START_CHECKS_MS = [200, 600];
 const REPORT_DELAY_MS = 300; // cells written in a burst are reported in one claim
+const TYPING_DELAY_MS = 500; // the user's edits of a moment are reported in one claim
 
 export class NotebookBridge implements IDisposable {
   readonly cells: AgentCells;
+  /** The agent's edits of the user's cells, reviewed in the cells. */
+  readonly reviews: CellReviews;
+  /** The user changed the notebook since the server last heard of its cells. */
+  private cellsChanged = true;
   /** Whether this window writes the cells (another window may hold the claim). */
   holdsClaim = false;
   private writtenThrough: number | null = null;
@@ -44,7 +50,16 @@ export class NotebookBridge implements IDisposable {
     private readonly clientId: string
   ) {
     this.cells = new AgentCells(() => panel.model, session.id);
+    this.reviews = new CellReviews(panel, {
+      approve: () => this.approve(),
+      reject: () => this.reject()
+    });
+    void panel.context.ready.then(() => {
+      this.cellsChanged = true;
+      panel.model?.contentChanged.connect(this.notebookChanged, this);
+    });
     void this.beat().then(() => this.follow());
+    void this.pendingEdit();
     this.heartbeat();
   }
 
@@ -93,6 +108,7 @@ export class NotebookBridge implements IDisposable {
     this.disposedFlag = true;
     window.clearTimeout(this.timer);
     window.clearTimeout(this.report);
+    this.reviews.dispose();
     this.abort.abort();
     this.wake();
     if (this.holdsClaim) {
@@ -109,8 +125,15 @@ export class NotebookBridge implements IDisposable {
     if (this.disposedFlag) {
       return;
     }
+    const cells = this.cellsChanged ? liveCells(this.panel) : undefined;
+    this.cellsChanged &&= cells === undefined;
     try {
-      const claim = await this.client.claim(this.session.id, this.clientId, this.writtenThrough);
+      const claim = await this.client.claim(
+        this.session.id,
+        this.clientId,
+        this.writtenThrough,
+        cells
+      );
       this.heartbeatMs = Math.min(HEARTBEAT_MS, (claim.expires_in * 1000) / 3);
       if (!this.holdsClaim || this.writtenThrough === null) {
         this.writtenThrough = claim.written_through;
@@ -119,6 +142,7 @@ export class NotebookBridge implements IDisposable {
     } catch (error) {
       // 409: another window writes the cells; try again at the next beat
       this.holdsClaim = false;
+      this.cellsChanged ||= cells !== undefined;
       if (!(error instanceof ApiError)) {
         console.warn('DSAgent: could not claim the notebook', error);
       }
@@ -204,13 +228,16 @@ export class NotebookBridge implements IDisposable {
         }
         break;
       case 'hitl_request':
-        if (data.request_type === 'code' && data.code) {
+        if (data.request_type === 'code' && data.code && data.cell?.id) {
+          this.reviews.propose(data.cell.id, data.code);
+        } else if (data.request_type === 'code' && data.code) {
           this.cells.propose(this.round, data.code);
           this.pendingChanged_.emit(true);
         }
         break;
       case 'hitl_resolved':
         if (data.request_type === 'code') {
+          this.reviews.withdraw();
           if (data.action !== 'approve' && data.action !== 'modify') {
             this.cells.withdraw();
           }
@@ -218,7 +245,9 @@ export class NotebookBridge implements IDisposable {
         }
         break;
       case 'code_executing':
-        if (data.source !== 'user') {
+        if (data.cell) {
+          this.cells.edit(data.round ?? this.round, data.cell, data.code);
+        } else if (data.source !== 'user') {
           this.cells.code(data.round ?? this.round, data.code);
         }
         break;
@@ -241,8 +270,33 @@ export class NotebookBridge implements IDisposable {
       case 'done':
         this.inTask = false;
         this.cells.withdraw();
+        this.reviews.withdraw();
         this.pendingChanged_.emit(false);
         break;
+    }
+  }
+
+  /** A window opened (or reloaded) while the agent waits for approval of an edit: show it in the cell. */
+  private async pendingEdit(): Promise<void> {
+    try {
+      const status = await this.client.hitlStatus(this.session.id);
+      if (status.awaiting_type === 'code' && status.pending_cell?.id && status.pending_code) {
+        this.reviews.propose(status.pending_cell.id, status.pending_code);
+      }
+    } catch {
+      // the stream brings the next request
+    }
+  }
+
+  /** The user changed the notebook: the server hears of its cells soon (an agent's edit of a cell
+   * changed since the model saw it must not go ahead). */
+  private notebookChanged(): void {
+    this.cellsChanged = true;
+    if (this.holdsClaim) {
+      this.report ??= window.setTimeout(() => {
+        this.report = undefined;
+        void this.beat();
+      }, TYPING_DELAY_MS);
     }
   }
 
@@ -256,6 +310,21 @@ export class NotebookBridge implements IDisposable {
       }, REPORT_DELAY_MS);
     }
   }
+}
+
+/** The notebook's cells as the claim reports them. */
+function liveCells(panel: NotebookPanel): LiveCell[] | undefined {
+  const cells = panel.model?.cells;
+  if (!cells) {
+    return undefined;
+  }
+  const live: LiveCell[] = [];
+  for (let i = 0; i < cells.length; i++) {
+    const cell = cells.get(i);
+    const type = cell.type as LiveCell['cell_type'];
+    live.push({ id: cell.id, cell_type: type, source: cell.sharedModel.getSource() });
+  }
+  return live;
 }
 
 /** The plan as a markdown task list. */

@@ -9,7 +9,7 @@ import { ICellModel, ICodeCellModel } from '@jupyterlab/cells';
 import * as nbformat from '@jupyterlab/nbformat';
 import { INotebookModel } from '@jupyterlab/notebook';
 
-import { NotebookOutput } from '../api/types';
+import { EditedCell, NotebookOutput } from '../api/types';
 import { AGENT_KEY } from './context';
 
 export type MarkdownKind = 'plan' | 'answer';
@@ -50,6 +50,54 @@ export class AgentCells {
       outputs: [],
       execution_count: null
     });
+  }
+
+  /**
+   * The agent rewrites a user's cell: in place while it holds what the model saw (the previous text
+   * stays in its metadata until the user keeps or reverts the edit), else as a new cell: an edit the
+   * user made meanwhile wins.
+   */
+  edit(round: number, edit: EditedCell, code: string): void {
+    const model = this.model();
+    const index = edit.id ? this.indexOf(edit.id) : -1;
+    const cell = model && index >= 0 ? model.cells.get(index) : null;
+    if (
+      !model ||
+      !cell ||
+      cell.sharedModel.getSource() !== edit.previous_source ||
+      cell.type !== (edit.cell_type ?? 'code')
+    ) {
+      if ((edit.cell_type ?? 'code') === 'code') {
+        this.code(round, code);
+      }
+      return;
+    }
+    const earlier = (cell.getMetadata(AGENT_KEY) ?? {}) as Record<string, any>;
+    const review: Record<string, any> = {
+      session_id: this.sessionId,
+      round,
+      previous_source: earlier.previous_source ?? edit.previous_source
+    };
+    const code_ = cell.type === 'code' ? (cell as ICodeCellModel) : null;
+    if (code_) {
+      review.previous_outputs = earlier.previous_outputs ?? code_.outputs.toJSON();
+      review.previous_execution_count =
+        earlier.previous_execution_count !== undefined
+          ? earlier.previous_execution_count
+          : code_.executionCount;
+    }
+    // one undo step, as an edit of the user's own
+    stopCapturing(model);
+    model.sharedModel.transact(() => {
+      cell.sharedModel.setSource(code);
+      cell.setMetadata(AGENT_KEY, review);
+      if (code_) {
+        code_.outputs.clear();
+        code_.executionCount = null;
+      }
+    });
+    stopCapturing(model);
+    this.cells.set(`code:${round}`, cell.id);
   }
 
   /** One output as the kernel sends it (stream pieces of the same name merge, as in a notebook). */
@@ -122,7 +170,8 @@ export class AgentCells {
   }
 
   private codeCell(round: number): ICodeCellModel | null {
-    return (this.find(`code:${round}`) as ICodeCellModel | null) ?? null;
+    const cell = this.find(`code:${round}`);
+    return cell?.type === 'code' ? (cell as ICodeCellModel) : null;
   }
 
   private take(key: string): ICellModel | null {
@@ -171,7 +220,7 @@ export class AgentCells {
 }
 
 /** Close the notebook's current undo step (the shared model's Yjs undo manager). */
-function stopCapturing(model: INotebookModel): void {
+export function stopCapturing(model: INotebookModel): void {
   const shared = model.sharedModel as unknown as {
     undoManager?: { stopCapturing(): void };
   };
