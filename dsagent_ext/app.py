@@ -280,6 +280,16 @@ class DSAgent(ExtensionApp):
             raise ValueError("model_workers must be >= 0 (0 means calls in the server process)")
         return proposal["value"]
 
+    model_fast_path = Bool(
+        help="""Stream replies of OpenAI-compatible and Anthropic models with DSAgent's own reader (litellm still
+        builds each request and prices it); False sends every call through litellm's own stream.
+        Falls back to DSAGENT_MODEL_FAST_PATH, then true.""",
+    ).tag(config=True)
+
+    @default("model_fast_path")
+    def _model_fast_path_default(self) -> bool:
+        return (_env("DSAGENT_MODEL_FAST_PATH") or "true").lower() not in {"0", "false", "no", "off"}
+
     hitl_timeout = Float(
         help="""Seconds a human-in-the-loop pause waits before it counts as a reject.
         Falls back to DSAGENT_HITL_TIMEOUT, then 1800.""",

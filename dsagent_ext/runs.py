@@ -130,8 +130,8 @@ class RunService:
         config = self.config
         options = (config.api_base, config.temperature, config.max_tokens)
         if self.workers is None:
-            return LLMClient(*options, timeout=config.model_timeout)
-        return WorkerLLMClient(self.workers, *options, timeout=config.model_timeout)
+            return LLMClient(*options, timeout=config.model_timeout, fast_path=config.model_fast_path)
+        return WorkerLLMClient(self.workers, *options, timeout=config.model_timeout, fast_path=config.model_fast_path)
 
     async def stop(self) -> None:
         """Server stop, after the runs ended: the model workers exit."""
