@@ -41,10 +41,16 @@ def agent_config(fake_llm) -> dict:
 
 
 @pytest.fixture
-def settings(jp_serverapp):
-    """The live ``DSAgent`` settings: a test changes them as an admin would between two server starts,
-    for sessions created under the earlier policy."""
-    return jp_serverapp.web_app.settings["dsagent"].config
+def policy(jp_serverapp):
+    """The running server's policy: a test hands it new settings (``dataclasses.replace``) as an admin
+    would change them between two server starts, for sessions created under the earlier policy."""
+    return jp_serverapp.web_app.settings["dsagent"].policy
+
+
+@pytest.fixture
+def spending(jp_serverapp):
+    """The running server's spending limits and ledger; new limits are handed over like the policy's."""
+    return jp_serverapp.web_app.settings["dsagent_spending"]
 
 
 @pytest.fixture

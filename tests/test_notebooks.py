@@ -12,7 +12,7 @@ import pytest
 from launch import child_env
 from test_serve import Served
 
-from dsagent_ext.notebooks import QUIET
+from dsagent_ext.notebook.writer import QUIET
 
 TASK = ("<code>\nprint(6 * 7)\n</code>", "<answer>It is 42.</answer>")
 

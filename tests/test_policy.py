@@ -3,8 +3,12 @@ PUT, sync chat, SSE and the WebSocket."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from client import refused_everywhere, ws_reply
+
+from dsagent_ext.models import HITLMode
 
 POLICY = {
     "allowed_models": ["scripted", "ollama/*"],
@@ -19,7 +23,7 @@ def dsagent_config(agent_config):
     return {**agent_config, **POLICY}
 
 
-async def test_models_allowed_and_refused(client, settings, jp_ws_fetch, fake_llm):
+async def test_models_allowed_and_refused(client, policy, jp_ws_fetch, fake_llm):
     r = await client.call("POST", "/api/sessions", json={"model": "gpt-4o"})
     assert r.status_code == 400
     assert r.json()["detail"] == "Model gpt-4o is not allowed by the server's policy (allowed_models: scripted, ollama/*)"
@@ -49,14 +53,13 @@ async def test_models_allowed_and_refused(client, settings, jp_ws_fetch, fake_ll
     events = await client.chat_stream(sid, "hi")
     assert events[-1]["event"] == "done" and events[-2]["data"]["answer"] == "three"
     # the policy tightens: a session created before it can no longer run its model anywhere
-    settings.allowed_models = ["ollama/*"]
+    policy.settings = replace(policy.settings, allowed_models=("ollama/*",))
     await refused_everywhere(client, jp_ws_fetch, sid, 400, ("scripted", "allowed_models"))
-    settings.allowed_models = POLICY["allowed_models"]
-    settings.blocked_models = ["scr*"]
+    policy.settings = replace(policy.settings, allowed_models=tuple(POLICY["allowed_models"]), blocked_models=("scr*",))
     await refused_everywhere(client, jp_ws_fetch, sid, 400, ("scripted", "blocked_models"))
 
 
-async def test_min_hitl_mode(client, settings, jp_ws_fetch, fake_llm):
+async def test_min_hitl_mode(client, policy, jp_ws_fetch, fake_llm):
     r = await client.call("POST", "/api/sessions", json={})
     assert r.status_code == 201 and r.json()["hitl_mode"] == "plan_only"  # the default follows the minimum
     sid = r.json()["id"]
@@ -79,7 +82,7 @@ async def test_min_hitl_mode(client, settings, jp_ws_fetch, fake_llm):
     ws = await ws_reply(jp_ws_fetch, sid, {"type": "chat", "content": "hi"}, until=("done",))
     assert ws[-2]["data"]["answer"] == "also fine"
     # a stricter minimum: the session's mode no longer runs until it is raised
-    settings.min_hitl_mode = "full"
+    policy.settings = replace(policy.settings, min_hitl_mode=HITLMode.full)
     await refused_everywhere(client, jp_ws_fetch, sid, 400, ("plan_only", "min_hitl_mode: full"))
     r = await client.call("PUT", f"/api/sessions/{sid}", json={"hitl_mode": "full"})
     assert r.status_code == 200
@@ -112,6 +115,7 @@ def test_settings_from_the_environment(monkeypatch):
     from traitlets import TraitError
 
     from dsagent_ext.app import DSAgent
+    from dsagent_ext.settings import PolicySettings, SpendingSettings
 
     env = {
         "DSAGENT_MODELS": "gpt-4o-mini, ollama/llama3",
@@ -129,6 +133,12 @@ def test_settings_from_the_environment(monkeypatch):
     assert app.allowed_models == ["gpt-4o*", "ollama/*"] and app.blocked_models == ["ollama/big*"]
     assert app.min_hitl_mode == "plan_and_answer"
     assert (app.max_tokens_per_task, app.max_cost_per_session, app.max_cost_per_user_per_day) == (100000, 2.5, 5.0)
+    # the services receive them as settings objects
+    assert app.policy_settings() == PolicySettings(
+        ("gpt-4o*", "ollama/*"), ("ollama/big*",), HITLMode.plan_and_answer, HITLMode(app.default_hitl_mode)
+    )
+    assert app.spending_settings() == SpendingSettings(100000, 2.5, 5.0)
+    assert app.catalogue_settings().models == ("gpt-4o-mini", "ollama/llama3")
     for name in env:
         monkeypatch.delenv(name)
     app = DSAgent()

@@ -18,7 +18,7 @@ from fake_llm import FakeReply
 from launch import child_env
 from test_serve import Served
 
-from dsagent_ext.restore import only_writes_files
+from dsagent_ext.sessions.restore import only_writes_files
 
 
 @pytest.fixture

@@ -200,7 +200,7 @@ async def test_jupyter_sessions_api_unaffected(jp_fetch, jp_root_dir):
 async def test_openapi_covers_routes(jp_fetch, jp_serverapp):
     from dsagent_ext.handlers import route_table
     from dsagent_ext.handlers.base import DSAgentHandler
-    from dsagent_ext.openapi import OPERATIONS
+    from dsagent_ext.handlers.openapi import OPERATIONS
 
     r = await jp_fetch("dsagent", "openapi.json")
     spec = json.loads(r.body)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import signal
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -56,19 +57,19 @@ async def test_tokens_per_task(client, jp_ws_fetch, fake_llm):
     assert r.status_code == 200 and r.json()["answer"] == "short"
 
 
-async def test_cost_per_session(client, settings, jp_ws_fetch, fake_llm):
+async def test_cost_per_session(client, spending, jp_ws_fetch, fake_llm):
     sid = await client.session()
     fake_llm.script("<answer>cheap")
     r = await client.call("POST", f"/api/sessions/{sid}/chat", json={"message": "hi"})
     first = r.json()["usage"]["cost_usd"]
     assert r.status_code == 200 and first > 0
-    settings.max_cost_per_session = first * 2.5
+    spending.settings = replace(spending.settings, max_cost_per_session=first * 2.5)
     fake_llm.script(*CODE)
     events = await client.chat_stream(sid, "count")
     rounds = [e["data"] for e in events if e["event"] == "round_complete"]
     error = events[-2]["data"]
     assert names(events)[-2:] == ["error", "done"] and error["limit"] == "max_cost_per_session"
-    assert 1 <= len(rounds) < 4 and error["spent"] >= settings.max_cost_per_session > first
+    assert 1 <= len(rounds) < 4 and error["spent"] >= spending.settings.max_cost_per_session > first
     assert error["spent"] == pytest.approx(first + sum(r["usage"]["cost_usd"] for r in rounds))
     assert error["error"].startswith("Spending limit reached: this session has cost $")
     assert error["error"].endswith("allowed per session (max_cost_per_session)")
@@ -77,19 +78,19 @@ async def test_cost_per_session(client, settings, jp_ws_fetch, fake_llm):
     assert refusal == error
     policy = (await client.call("GET", "/api/policy", params={"session_id": sid})).json()
     assert policy["session_spent"]["cost_usd"] == pytest.approx(error["spent"])
-    assert policy["limits"]["max_cost_per_session"] == settings.max_cost_per_session
+    assert policy["limits"]["max_cost_per_session"] == spending.settings.max_cost_per_session
     # another session has its own budget; a higher limit lets this one go on
     fake_llm._replies.clear()  # the rounds the limit cut short were never asked for
     other = await client.session()
     fake_llm.script("<answer>fresh")
     assert (await client.call("POST", f"/api/sessions/{other}/chat", json={"message": "hi"})).status_code == 200
-    settings.max_cost_per_session = error["spent"] * 10
+    spending.settings = replace(spending.settings, max_cost_per_session=error["spent"] * 10)
     fake_llm.script("<answer>again")
     assert (await client.call("POST", f"/api/sessions/{sid}/chat", json={"message": "hi"})).json()["answer"] == "again"
 
 
-async def test_cost_per_user_per_day(client, settings, jp_ws_fetch, fake_llm, jp_root_dir):
-    settings.max_cost_per_user_per_day = 1e-9
+async def test_cost_per_user_per_day(client, spending, jp_ws_fetch, fake_llm, jp_root_dir):
+    spending.settings = replace(spending.settings, max_cost_per_user_per_day=1e-9)
     sid = await client.session()
     fake_llm.script(*CODE)
     events = await client.chat_stream(sid, "count")
@@ -106,7 +107,7 @@ async def test_cost_per_user_per_day(client, settings, jp_ws_fetch, fake_llm, jp
     assert policy["spent_today"]["tokens"] == events[-1]["data"]["usage"]["total_tokens"]
     ledger = json.loads((jp_root_dir / "dsagent" / "spending.json").read_text())
     assert ledger[policy["day"]][user]["cost_usd"] == pytest.approx(error["spent"])
-    settings.max_cost_per_user_per_day = 1.0
+    spending.settings = replace(spending.settings, max_cost_per_user_per_day=1.0)
     fake_llm._replies.clear()
     fake_llm.script("<answer>allowed again")
     r = await client.call("POST", f"/api/sessions/{other}/chat", json={"message": "hi"})

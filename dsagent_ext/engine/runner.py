@@ -3,7 +3,8 @@
 The runner knows nothing of HTTP: it is given a model client, a kernel and (optionally) a HITL gate,
 and yields ``AgentEvent``s in the reference's order (``thinking``, ``llm_delta``*, ``llm_response``,
 ``plan``, [``hitl_request``, ``hitl_resolved``], ``code_executing``, ``code_result``,
-``round_complete``, ..., ``done``). Whoever drives it decides where the events go.
+``round_complete``, ..., ``done``). Whoever drives it decides where the events go. What a round has
+produced so far, and how it closes, is kept in a ``rounds.Round``.
 """
 
 from __future__ import annotations
@@ -13,16 +14,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..models import ExecutionResult, HITLAction, KernelState, PlanResponse, RoundResult, Usage
+from ..models import ExecutionResult, HITLAction, KernelState, PlanResponse, Usage
 from .conversation import execution_feedback
 from .hitl import Decision, HITLGate, Pause, PauseKind
 from .llm import LLMClient, LLMError
 from .outputs import OutputSink
 from .prompt import build_system_prompt, describe_kernel
-from .protocol import ParsedReply, parse_plan, parse_reply
+from .protocol import parse_plan, parse_reply
+from .rounds import Round, add_usage
 
 STOP = ["</code>", "</answer>"]
-CONTINUE = "Continue with the next step of your plan, or give the <answer> if the task is complete."
 ABORTED = "Task aborted by user."
 
 
@@ -59,33 +60,6 @@ class Rejected(Exception):
 
 
 @dataclass
-class _Round:
-    """What one round has produced so far, to close it properly whatever interrupts it."""
-
-    number: int
-    content: str = ""
-    reply: ParsedReply = field(default_factory=ParsedReply)
-    code: str | None = None
-    result: ExecutionResult | None = None
-    executing: bool = False
-    usage: Usage | None = None
-    steer: str | None = None  # replaces the next prompt: a human redirected the task
-    note: str | None = None  # put before the next prompt: what a human decided on the way
-    decisions: list[dict[str, Any]] = field(default_factory=list)
-    decision: Decision | None = None  # the latest, until the step it concerns applies it
-
-    def add_note(self, text: str) -> None:
-        self.note = f"{self.note}\n{text}" if self.note else text
-
-    def take(self, kind: PauseKind) -> Decision | None:
-        """The decision of the pause of this kind just taken, if any (consumed once)."""
-        decision, self.decision = self.decision, None
-        if decision is not None and self.decisions[-1]["request_type"] == kind:
-            return decision
-        return None
-
-
-@dataclass
 class AgentRunner:
     """Runs one user message to completion.
 
@@ -113,13 +87,13 @@ class AgentRunner:
         """Yield every event of the task, ending with ``done`` (after ``error`` on failure or when the
         budget stops it)."""
         messages = [{"role": "user", "content": message}]
-        current = _Round(1)
+        current = Round(1)
         try:
             for number in range(1, self.config.max_rounds + 1):
-                current = _Round(number)
+                current = Round(number)
                 async for event in self._round(current, messages):
                     yield event
-                result = self._close(current, last=number == self.config.max_rounds)
+                result = current.close(self.plan, last=number == self.config.max_rounds, max_rounds=self.config.max_rounds)
                 yield AgentEvent("round_complete", result.model_dump(mode="json"))
                 if result.is_complete:
                     break
@@ -128,19 +102,19 @@ class AgentRunner:
                     yield AgentEvent("error", stop)
                     break
                 messages.append({"role": "assistant", "content": current.content})
-                messages.append({"role": "user", "content": self._next_prompt(current)})
+                messages.append({"role": "user", "content": current.next_prompt(self.config.feedback_chars)})
         except asyncio.CancelledError:
             _uncancel()
             if current.executing:
                 await self.executor.interrupt()
-            yield AgentEvent("round_complete", self._stopped(current, "cancelled", "Task cancelled by user."))
+            yield AgentEvent("round_complete", current.stopped(self.plan, "cancelled", "Task cancelled by user."))
         except Rejected:
-            yield AgentEvent("round_complete", self._stopped(current, "rejected", ABORTED))
+            yield AgentEvent("round_complete", current.stopped(self.plan, "rejected", ABORTED))
         except LLMError as e:
             yield AgentEvent("error", {"error": str(e)})
         yield AgentEvent("done", {"usage": self.usage.model_dump(mode="json")})
 
-    async def _round(self, current: _Round, messages: list[dict[str, str]]) -> AsyncIterator[AgentEvent]:
+    async def _round(self, current: Round, messages: list[dict[str, str]]) -> AsyncIterator[AgentEvent]:
         """Ask the model, then run its code: the events of one round up to ``round_complete``."""
         async for event in self._ask(current, messages):
             yield event
@@ -178,7 +152,7 @@ class AgentRunner:
             if not self._error_decision(current):
                 return
 
-    async def _ask(self, current: _Round, messages: list[dict[str, str]]) -> AsyncIterator[AgentEvent]:
+    async def _ask(self, current: Round, messages: list[dict[str, str]]) -> AsyncIterator[AgentEvent]:
         yield AgentEvent("thinking", {"message": "Processing...", "round": current.number})
         # let subscribers send it now: nothing below suspends before the model call's setup, which is
         # milliseconds of CPU (the first event of a task waited for all of it)
@@ -202,12 +176,12 @@ class AgentRunner:
                 yield AgentEvent("llm_delta", {"delta": chunk.text, "round": current.number})
             if chunk.usage is not None:
                 current.usage = chunk.usage
-                self._add_usage(chunk.usage)
+                add_usage(self.usage, chunk.usage)
         current.content = "".join(parts)
         yield AgentEvent("llm_response", {"content": current.content, "round": current.number})
         current.reply = parse_reply(current.content)
 
-    async def _execute(self, current: _Round) -> AsyncIterator[AgentEvent]:
+    async def _execute(self, current: Round) -> AsyncIterator[AgentEvent]:
         assert current.code is not None
         yield AgentEvent("code_executing", {"code": current.code, "round": current.number})
         current.executing = True
@@ -233,7 +207,7 @@ class AgentRunner:
         current.executing = False
         yield AgentEvent("code_result", {**current.result.model_dump(mode="json"), "round": current.number})
 
-    async def _pause(self, current: _Round, kind: PauseKind, **pending: Any) -> AsyncIterator[AgentEvent]:
+    async def _pause(self, current: Round, kind: PauseKind, **pending: Any) -> AsyncIterator[AgentEvent]:
         """If the mode pauses here, announce the request, wait, and record the decision."""
         if self.gate is None or not self.gate.wants(kind):
             return
@@ -247,7 +221,7 @@ class AgentRunner:
             raise Rejected
         current.decision = decision
 
-    def _plan_decision(self, current: _Round) -> bool:
+    def _plan_decision(self, current: Round) -> bool:
         """Apply a plan decision; False when the round stops here (the model revises first)."""
         decision = current.take("plan")
         if decision is None or decision.action == HITLAction.approve:
@@ -266,7 +240,7 @@ class AgentRunner:
             current.steer = "The user skipped this step: it was not run. Continue with the next step of the plan." + _said(decision)
         return False
 
-    def _code_decision(self, current: _Round) -> bool:
+    def _code_decision(self, current: Round) -> bool:
         """Apply a decision taken before the code ran; False when it must not run."""
         decision = current.take("code")
         if decision is None or decision.action == HITLAction.approve:
@@ -285,7 +259,7 @@ class AgentRunner:
             current.steer = "The user skipped running this code. Continue with the next step." + _said(decision)
         return False
 
-    def _error_decision(self, current: _Round) -> bool:
+    def _error_decision(self, current: Round) -> bool:
         """Apply a decision on failed code; True when the code is to run again."""
         decision = current.take("error")
         if decision is None or decision.action == HITLAction.approve:
@@ -311,66 +285,6 @@ class AgentRunner:
     def _is_new_plan(self, plan: PlanResponse) -> bool:
         """Pause on a plan once, and again only when its steps change (not when steps are ticked)."""
         return _steps(plan) != self.approved_steps
-
-    def _next_prompt(self, current: _Round) -> str:
-        if current.steer:
-            prompt = current.steer
-        elif current.result is None:
-            prompt = CONTINUE
-        else:
-            prompt = execution_feedback(current.result, self.config.feedback_chars)
-        return f"{current.note}\n{prompt}" if current.note else prompt
-
-    def _close(self, current: _Round, last: bool) -> RoundResult:
-        reply = current.reply
-        # a steer, or words approved with a plan that came without code, must reach the model first
-        revising = current.steer is not None or (current.note is not None and current.code is None)
-        stop = None
-        if reply.has_answer and not revising:
-            stop = "answer"
-        elif current.code is None and not revising:
-            stop = "no_code"
-        content = current.content
-        if stop is None and last:
-            stop = "max_rounds"
-            content += f"\n\n[Max rounds ({self.config.max_rounds}) reached]"
-        return RoundResult(
-            round=current.number,
-            content=content,
-            code=current.code,
-            execution_result=current.result,
-            plan=self.plan,
-            has_answer=reply.has_answer,
-            answer=reply.answer,
-            thinking=reply.thinking,
-            is_complete=stop is not None,
-            usage=current.usage,
-            stop_reason=stop,
-            hitl=current.decisions,
-        )
-
-    def _stopped(self, current: _Round, reason: str, answer: str) -> dict[str, Any]:
-        """The final round of a task ended from outside (cancel, reject)."""
-        return RoundResult(
-            round=current.number,
-            content=current.content,
-            code=current.code,
-            execution_result=current.result,
-            plan=self.plan,
-            answer=answer,
-            is_complete=True,
-            usage=current.usage,
-            stop_reason=reason,
-            hitl=current.decisions,
-        ).model_dump(mode="json")
-
-    def _add_usage(self, usage: Usage) -> None:
-        total = self.usage
-        total.prompt_tokens += usage.prompt_tokens
-        total.completion_tokens += usage.completion_tokens
-        total.total_tokens += usage.total_tokens
-        if usage.cost_usd is not None:
-            total.cost_usd = (total.cost_usd or 0.0) + usage.cost_usd
 
 
 def _said(decision: Decision) -> str:

@@ -28,7 +28,7 @@ class ArtifactsHandler(DSAgentHandler):
             raise web.HTTPError(
                 400, "Invalid type: %s. Must be image, document, data, model, code, notebook, or other", wanted
             )
-        base = url_path_join(self.settings["dsagent_prefix"], "api/sessions", session.id, "artifacts")
+        base = url_path_join(self.api_settings.prefix, "api/sessions", session.id, "artifacts")
         artifacts = [
             ArtifactInfo(
                 name=name,

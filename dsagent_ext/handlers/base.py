@@ -17,8 +17,9 @@ from pydantic import BaseModel, ValidationError
 from tornado import web
 
 from ..auth import ApiKeyAuth, KeyedIdentityProvider
-from ..session import Session, SessionBusy, SessionNotFound
-from ..sessions import SessionService
+from ..sessions.live import Session, SessionBusy, SessionNotFound
+from ..sessions.service import SessionService
+from ..settings import ApiSettings
 from ..store.workspace import InvalidName
 
 AUTH_RESOURCE = "dsagent"
@@ -78,6 +79,10 @@ class ApiKeyMixin:
     @property
     def service(self) -> SessionService:
         return self.settings["dsagent"]  # type:ignore[attr-defined]
+
+    @property
+    def api_settings(self) -> ApiSettings:
+        return self.settings["dsagent_api"]  # type:ignore[attr-defined]
 
     @property
     def identity_provider(self) -> Any:

@@ -10,7 +10,7 @@ from tornado import web
 from tornado.iostream import StreamClosedError
 
 from ..models import ActionResponse, ChatRequest
-from ..runs import NoApiKey, RunService, Subscription
+from ..sessions.runs import NoApiKey, RunService, Subscription
 from .base import ERROR_STATUS, DSAgentHandler
 
 
@@ -47,7 +47,7 @@ class EventStreamHandler(ChatBase):
         self.set_header("X-Accel-Buffering", "no")
         no_delay(self)
         try:
-            async for record in subscription.events(self.service.config.sse_keepalive):
+            async for record in subscription.events(self.api_settings.sse_keepalive):
                 self.write(frame(record) if record is not None else ": keepalive\n\n")
                 if not subscription.queued:  # events that arrived together leave in one write
                     await self.flush()

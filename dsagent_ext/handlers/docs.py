@@ -8,7 +8,7 @@ from typing import Any
 
 from jupyter_server.auth.decorator import allow_unauthenticated
 
-from ..openapi import build_spec
+from .openapi import build_spec
 from .base import DSAgentHandler
 
 _STYLE = """
@@ -26,14 +26,14 @@ class OpenAPIHandler(DSAgentHandler):
     def get(self) -> None:
         """Return the OpenAPI document."""
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(build_spec(self.settings["dsagent_prefix"].rstrip("/") or "/")))
+        self.finish(json.dumps(build_spec(self.api_settings.prefix.rstrip("/") or "/")))
 
 
 class DocsHandler(DSAgentHandler):
     @allow_unauthenticated
     def get(self) -> None:
         """Render the API reference as HTML."""
-        spec = build_spec(self.settings["dsagent_prefix"].rstrip("/") or "/")
+        spec = build_spec(self.api_settings.prefix.rstrip("/") or "/")
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.finish(render(spec))
 

@@ -47,7 +47,7 @@ class FilesHandler(StreamedBodyHandler):
         session = self.session(session_id)
         query = self.get_query_argument("category", None)
         staging = session.path(category_arg(query))
-        max_mb = self.service.config.max_upload_mb
+        max_mb = self.api_settings.max_upload_mb
         cap = self._body_cap(max_mb)
         if int(self.request.headers.get("Content-Length") or 0) > cap:
             raise web.HTTPError(413, f"Request body exceeds the server's limit of {cap // (1024 * 1024)} MB")

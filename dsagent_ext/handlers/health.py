@@ -39,6 +39,6 @@ class ReadinessHandler(DSAgentHandler):
     async def _kernel_available(self) -> bool:
         specs = self.kernel_spec_manager
         try:
-            return bool(await ensure_async(specs.get_kernel_spec(self.service.config.kernel_name)))
+            return bool(await ensure_async(specs.get_kernel_spec(self.api_settings.kernel_name)))
         except Exception:
             return False

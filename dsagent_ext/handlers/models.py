@@ -5,7 +5,7 @@ from __future__ import annotations
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from ..catalogue import ModelLister
+from ..governance.catalogue import ModelLister
 from .base import DSAgentHandler
 
 

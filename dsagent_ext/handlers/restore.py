@@ -6,8 +6,8 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from ..models import ActionResponse, RestoreRequest
-from ..restore import RestoreService
-from ..runs import Subscription
+from ..sessions.restore import RestoreService
+from ..sessions.runs import Subscription
 from .chat import EventStreamHandler
 
 

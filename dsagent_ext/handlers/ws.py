@@ -19,11 +19,11 @@ from pydantic import ValidationError
 from tornado import web, websocket
 
 from ..engine.hitl import Decision, HITLError
+from ..governance.policy import PolicyViolation
+from ..governance.spending import LimitReached
 from ..models import HITLAction, WSClientMessage
-from ..policy import PolicyViolation
-from ..runs import NoApiKey, RunService, Subscription
-from ..session import Session, SessionBusy, SessionNotFound
-from ..spending import LimitReached
+from ..sessions.live import Session, SessionBusy, SessionNotFound
+from ..sessions.runs import NoApiKey, RunService, Subscription
 from ..store.workspace import InvalidName
 from .base import AUTH_RESOURCE, ApiKeyMixin
 from .hitl import decider

@@ -19,6 +19,16 @@ class HITLMode(str, Enum):
     full = "full"
 
 
+# from least to most human oversight: ``min_hitl_mode`` refuses every mode before it
+HITL_ORDER: tuple[HITLMode, ...] = (
+    HITLMode.none,
+    HITLMode.on_error,
+    HITLMode.plan_only,
+    HITLMode.plan_and_answer,
+    HITLMode.full,
+)
+
+
 class SessionStatus(str, Enum):
     active = "active"
     paused = "paused"

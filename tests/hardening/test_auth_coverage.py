@@ -18,7 +18,7 @@ from served import KEY, session
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
 
-from dsagent_ext.openapi import OPERATIONS
+from dsagent_ext.handlers.openapi import OPERATIONS
 
 PUBLIC = ["health", "health/ready", "openapi.json", "docs"]
 # credentials that must not open anything: none, a wrong key, the key where it does not count

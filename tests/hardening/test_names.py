@@ -18,7 +18,7 @@ from test_files import HOSTILE_UPLOADS, HOSTILE_URLS, form, leaks_root, tree
 from tornado.httpclient import HTTPClientError
 from tornado.websocket import websocket_connect
 
-from dsagent_ext.openapi import OPERATIONS
+from dsagent_ext.handlers.openapi import OPERATIONS
 
 # more raw URL segments: overlong UTF-8, IIS-style %u, fullwidth and one-dot-leader dots, mixed separators
 MORE_URLS = [

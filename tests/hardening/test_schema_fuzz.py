@@ -22,7 +22,7 @@ from schemathesis.specs.openapi.checks import (
 )
 from served import KEY, scaled, session
 
-from dsagent_ext.openapi import OPERATIONS
+from dsagent_ext.handlers.openapi import OPERATIONS
 
 FUZZ_EXAMPLES = scaled(12, 100)  # for every operation, the kernel-bound ones (reset, delete, archive) too
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]

@@ -9,24 +9,22 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jupyter_core.utils import ensure_async
 
-from .engine.conversation import history_from_turns, summary_request
-from .engine.llm import LLMClient, LLMError, missing_api_key
-from .engine.notebook_context import describe_notebook
-from .engine.model_workers import ModelWorkers, WorkerLLMClient
-from .engine.runner import AgentRunner, RunConfig
-from .models import ChatResponse, NotebookContext, RoundResult, Usage
+from ..engine.conversation import history_from_turns, summary_request
+from ..engine.llm import LLMClient, LLMError, missing_api_key
+from ..engine.model_workers import ModelWorkers, WorkerLLMClient
+from ..engine.notebook_context import describe_notebook
+from ..engine.runner import AgentRunner, RunConfig
+from ..governance.spending import LimitReached, Spending, session_spent
+from ..models import ChatResponse, NotebookContext, RoundResult, Usage
+from ..settings import RunSettings
+from ..store.history import stored_turns
+from .live import LOG_ONLY, Session, SessionBusy
 from .restore import Plan, RestoreService, agent_notice, ends_restore
-from .session import LOG_ONLY, Session, SessionBusy
-from .sessions import SessionService
-from .spending import LimitReached, Spending, session_spent
-from .store.history import stored_turns
-
-if TYPE_CHECKING:
-    from .app import DSAgent
+from .service import SessionService
 
 TERMINAL = "done"
 _IDLE: Any = object()  # queued by a subscription's keepalive timer
@@ -112,26 +110,30 @@ class RunService:
 
     def __init__(
         self,
-        config: DSAgent,
+        settings: RunSettings,
         sessions: SessionService,
         restores: RestoreService,
         spending: Spending,
+        contents_manager: Any,
         log: logging.Logger,
     ) -> None:
-        self.config = config
+        """``contents_manager``: the server's, to read an attached notebook for the model."""
+        self.settings = settings
         self.sessions = sessions
         self.restores = restores
         self.spending = spending
+        self.contents_manager = contents_manager
         self.log = log
         # litellm's per-chunk CPU runs in worker processes, off the loop that serves JupyterLab
-        self.workers = ModelWorkers(config.model_workers, log) if config.model_workers else None
+        model = settings.model
+        self.workers = ModelWorkers(model.workers, log) if model.workers else None
 
     def llm(self) -> LLMClient:
-        config = self.config
-        options = (config.api_base, config.temperature, config.max_tokens)
+        model = self.settings.model
+        options = (model.api_base, model.temperature, model.max_tokens)
         if self.workers is None:
-            return LLMClient(*options, timeout=config.model_timeout, fast_path=config.model_fast_path)
-        return WorkerLLMClient(self.workers, *options, timeout=config.model_timeout, fast_path=config.model_fast_path)
+            return LLMClient(*options, timeout=model.timeout, fast_path=model.fast_path)
+        return WorkerLLMClient(self.workers, *options, timeout=model.timeout, fast_path=model.fast_path)
 
     async def stop(self) -> None:
         """Server stop, after the runs ended: the model workers exit."""
@@ -153,7 +155,7 @@ class RunService:
         # the session may predate the policy: it is checked again on every task
         self.sessions.policy.check_model(model)
         self.sessions.policy.check_hitl_mode(session.record.hitl_mode)
-        missing = missing_api_key(model, self.config.api_base)
+        missing = missing_api_key(model, self.settings.model.api_base)
         if missing:
             raise NoApiKey(f"No API key for model {model}: set {missing} on the server or pick another model")
         events = session.events.read()
@@ -163,7 +165,7 @@ class RunService:
             self.llm(),
             session.kernel,
             RunConfig(
-                model=model, max_rounds=self.config.max_rounds, code_timeout=self.config.code_timeout,
+                model=model, max_rounds=self.settings.max_rounds, code_timeout=self.settings.code_timeout,
                 notebook=session.record.notebook_path, workspace=self.sessions.workspace_from_notebook(session),
             ),
             gate=session.gate,
@@ -270,10 +272,10 @@ class RunService:
         limit = runner.config.feedback_chars
         history = history_from_turns(turns[covered:], limit, summary and summary["content"])
         model = runner.config.model
-        if len(turns) - covered <= KEEP_TURNS or token_bound(history) <= self.config.context_tokens:
+        if len(turns) - covered <= KEEP_TURNS or token_bound(history) <= self.settings.context_tokens:
             return history  # surely fits: counting (tokenizing all of it) took longer than the rest of a round
         tokens = await runner.llm.count(model, history)
-        if tokens <= self.config.context_tokens:
+        if tokens <= self.settings.context_tokens:
             return history
         keep = len(turns) - KEEP_TURNS
         older = history_from_turns(turns[covered:keep], limit, summary and summary["content"])
@@ -290,9 +292,7 @@ class RunService:
         path = session.record.notebook_path
         if notebook is None and path:
             try:
-                model = await ensure_async(
-                    self.config.serverapp.contents_manager.get(path, content=True, type="notebook")
-                )
+                model = await ensure_async(self.contents_manager.get(path, content=True, type="notebook"))
                 notebook = NotebookContext(cells=model["content"]["cells"])
             except Exception as e:  # the task goes on without it
                 self.log.warning("DSAgent: could not read notebook %s for session %s: %s", path, session.id, e)

@@ -16,17 +16,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jupyter_core.utils import ensure_async
 
-from .store.notebook import build_notebook
-from .store.workspace import Workspace
+from ..store.notebook import build_notebook
+from ..store.workspace import Workspace
+from .session import AgentSession
 
-if TYPE_CHECKING:
-    from .session import Session
 
 QUIET = 0.2  # seconds without a new event, and no task running, before the notebook is written...
 # ...but a running task's notebook is never further behind than this. The contents manager's save runs
@@ -48,19 +47,19 @@ class _Behind:
 class NotebookWriter:
     """Writes ``notebooks/<id>.ipynb`` for each session through the contents manager."""
 
-    def __init__(self, contents_manager: Callable[[], Any], workspace: Workspace, log: logging.Logger) -> None:
-        self._contents_manager = contents_manager
+    def __init__(self, contents_manager: Any, workspace: Workspace, log: logging.Logger) -> None:
+        self.contents_manager = contents_manager
         self.workspace = workspace
         self.log = log
         self._behind: dict[str, _Behind] = {}
         self._locks: dict[str, asyncio.Lock] = {}  # one save of a notebook at a time, in order
 
     @staticmethod
-    def name(session: Session) -> str:
+    def name(session: AgentSession) -> str:
         """The notebook's path inside the session folder."""
         return f"notebooks/{session.id}.ipynb"
 
-    def changed(self, session: Session) -> None:
+    def changed(self, session: AgentSession) -> None:
         """The session logged an event: write the notebook once the session calms down.
 
         Outside the event loop (sessions loading at start) nothing is scheduled: ``repair`` runs next.
@@ -77,7 +76,7 @@ class NotebookWriter:
         behind = self._behind[session.id] = _Behind(now, now)
         behind.task = asyncio.ensure_future(self._write_when_calm(session, behind))
 
-    async def flush(self, session: Session) -> None:
+    async def flush(self, session: AgentSession) -> None:
         """Return once the notebook holds every event logged so far."""
         behind = self._behind.get(session.id)
         if behind is not None and behind.task is not None:
@@ -86,10 +85,10 @@ class NotebookWriter:
         async with self._lock(session):  # a write already under way
             pass
 
-    async def flush_all(self, sessions: Iterable[Session]) -> None:
+    async def flush_all(self, sessions: Iterable[AgentSession]) -> None:
         await asyncio.gather(*(self.flush(s) for s in sessions))
 
-    async def forget(self, session: Session) -> None:
+    async def forget(self, session: AgentSession) -> None:
         """Drop a pending write (the session is being deleted) and wait out one under way."""
         behind = self._behind.pop(session.id, None)
         if behind is not None and behind.task is not None:
@@ -99,24 +98,24 @@ class NotebookWriter:
             pass
         self._locks.pop(session.id, None)
 
-    async def repair(self, sessions: Iterable[Session]) -> None:
+    async def repair(self, sessions: Iterable[AgentSession]) -> None:
         """Rebuild, at once, the notebooks a killed server left behind their logs; ``flush`` waits for them."""
         for session in sessions:
             if await self._outdated(session):
                 self.changed(session)
                 self._behind[session.id].hurry.set()
 
-    async def write(self, session: Session) -> None:
+    async def write(self, session: AgentSession) -> None:
         """Rebuild the notebook from the log and save it now; a failure is logged, never raised."""
         async with self._lock(session):
             nb = build_notebook(session.record.name, session.events.read())
             model = {"type": "notebook", "format": "json", "content": nb}
             try:
-                await ensure_async(self._contents_manager().save(model, self._api_path(session)))
+                await ensure_async(self.contents_manager.save(model, self._api_path(session)))
             except Exception as e:
                 self.log.warning("DSAgent: could not save the notebook of session %s: %s", session.id, e)
 
-    async def _write_when_calm(self, session: Session, behind: _Behind) -> None:
+    async def _write_when_calm(self, session: AgentSession, behind: _Behind) -> None:
         while not behind.hurry.is_set():
             due = behind.since + MAX_WAIT
             if not session.busy:
@@ -131,19 +130,19 @@ class NotebookWriter:
         self._behind.pop(session.id, None)  # events from here on schedule the next write
         await self.write(session)
 
-    async def _outdated(self, session: Session) -> bool:
+    async def _outdated(self, session: AgentSession) -> bool:
         try:
             logged = session.events.path.stat().st_mtime
         except FileNotFoundError:
             return False  # nothing ever happened in this session
         try:
-            model = await ensure_async(self._contents_manager().get(self._api_path(session), content=False))
+            model = await ensure_async(self.contents_manager.get(self._api_path(session), content=False))
         except Exception:  # missing (404), or unreadable: rebuilding is the answer to both
             return True
         return model["last_modified"].timestamp() < logged
 
-    def _api_path(self, session: Session) -> str:
+    def _api_path(self, session: AgentSession) -> str:
         return self.workspace.api_path(session.folder / self.name(session))
 
-    def _lock(self, session: Session) -> asyncio.Lock:
+    def _lock(self, session: AgentSession) -> asyncio.Lock:
         return self._locks.setdefault(session.id, asyncio.Lock())

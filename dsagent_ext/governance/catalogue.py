@@ -15,16 +15,14 @@ import logging
 import os
 import re
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
-from .engine.llm import PROVIDER_KEYS, load_litellm, missing_api_key, resolve_model
-from .models import CatalogueModel, ModelCatalogue
+from ..engine.llm import PROVIDER_KEYS, load_litellm, missing_api_key, resolve_model
+from ..models import CatalogueModel, ModelCatalogue
+from ..settings import CatalogueSettings
 from .policy import Policy
-
-if TYPE_CHECKING:
-    from .app import DSAgent
 
 PER_PROVIDER = 12
 FETCH_TIMEOUT = 3.0  # seconds for the api_base's model list: the picker must open fast
@@ -42,8 +40,8 @@ _BARE = frozenset({"openai", "anthropic"})
 class ModelLister:
     """Builds the catalogue; keeps the api_base's list between requests."""
 
-    def __init__(self, config: DSAgent, policy: Policy, log: logging.Logger) -> None:
-        self.config = config
+    def __init__(self, settings: CatalogueSettings, policy: Policy, log: logging.Logger) -> None:
+        self.settings = settings
         self.policy = policy
         self.log = log
         self._remote: tuple[float, list[str], str | None] | None = None  # (fetched at, ids, warning)
@@ -51,7 +49,7 @@ class ModelLister:
 
     async def catalogue(self) -> ModelCatalogue:
         litellm = await load_litellm()
-        config = self.config
+        settings = self.settings
         prices: dict[str, Any] = litellm.model_cost
         entries: dict[str, CatalogueModel] = {}
 
@@ -60,21 +58,21 @@ class ModelLister:
             if model_id and model_id not in entries and self.policy.allows_model(model_id):
                 entries[model_id] = self._entry(model_id, source, provider, prices)
 
-        for model_id in config.models:
+        for model_id in settings.models:
             add(model_id, "admin")
-        add(config.default_model, "admin")
+        add(settings.default_model, "admin")
         warning = None
-        if config.api_base:
+        if settings.api_base:
             remote, warning = await self._remote_models()
             for model_id in remote:
                 add(model_id if "/" not in model_id else f"openai/{model_id}", "api_base", "api_base")
         else:
             for provider, model_id in provider_models(prices):
                 add(model_id, "provider", provider)
-        return ModelCatalogue(models=list(entries.values()), default_model=config.default_model, warning=warning)
+        return ModelCatalogue(models=list(entries.values()), default_model=settings.default_model, warning=warning)
 
     def _entry(self, model_id: str, source: str, provider: str | None, prices: dict[str, Any]) -> CatalogueModel:
-        api_base = self.config.api_base
+        api_base = self.settings.api_base
         resolved = resolve_model(model_id, api_base)
         info = prices.get(resolved) or prices.get(model_id) or prices.get(model_id.split("/", 1)[-1]) or {}
         if provider is None:
@@ -89,7 +87,7 @@ class ModelLister:
             label=model_id.split("/", 1)[1] if "/" in model_id else model_id,  # the provider is shown apart
             available=missing is None,
             missing_api_key=missing,
-            default=model_id == self.config.default_model,
+            default=model_id == self.settings.default_model,
             source=source,
             context_window=info.get("max_input_tokens") or info.get("max_tokens"),
             input_usd_per_million=_per_million(info.get("input_cost_per_token")),
@@ -110,7 +108,7 @@ class ModelLister:
         return ids, warning
 
     async def _fetch(self) -> tuple[list[str], str | None]:
-        url = f"{self.config.api_base.rstrip('/')}/models"
+        url = f"{self.settings.api_base.rstrip('/')}/models"
         headers = {"Accept": "application/json"}
         if os.environ.get("OPENAI_API_KEY"):
             headers["Authorization"] = f"Bearer {os.environ['OPENAI_API_KEY']}"

@@ -1,27 +1,16 @@
 """The admin's policy: which models may be used and how little human oversight a session may have.
 
-The policy is read from the ``DSAgent`` settings at each check, and enforced by the services (create,
+The policy is its settings object (``PolicySettings``), read at each check and enforced by the services (create,
 update, every way of starting a task), so no client path can go around it: a user picks within it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from fnmatch import fnmatchcase
-from typing import TYPE_CHECKING
 
-from .models import HITLMode
-
-if TYPE_CHECKING:
-    from .app import DSAgent
-
-# from least to most human oversight: ``min_hitl_mode`` refuses every mode before it
-HITL_ORDER: tuple[HITLMode, ...] = (
-    HITLMode.none,
-    HITLMode.on_error,
-    HITLMode.plan_only,
-    HITLMode.plan_and_answer,
-    HITLMode.full,
-)
+from ..models import HITL_ORDER, HITLMode
+from ..settings import PolicySettings
 
 
 class PolicyViolation(ValueError):
@@ -30,7 +19,7 @@ class PolicyViolation(ValueError):
     http_status = 400
 
 
-def matches(model: str, patterns: list[str]) -> bool:
+def matches(model: str, patterns: Iterable[str]) -> bool:
     """``model`` is one of ``patterns``: exact names or fnmatch globs (``ollama/*``), case-sensitive
     like litellm's names."""
     model = model.strip()
@@ -38,23 +27,23 @@ def matches(model: str, patterns: list[str]) -> bool:
 
 
 class Policy:
-    """The checks of the admin's policy, on the live settings."""
+    """The checks of the admin's policy."""
 
-    def __init__(self, config: DSAgent) -> None:
-        self.config = config
+    def __init__(self, settings: PolicySettings) -> None:
+        self.settings = settings
 
     @property
     def min_hitl_mode(self) -> HITLMode:
-        return HITLMode(self.config.min_hitl_mode)
+        return self.settings.min_hitl_mode
 
     def allows_model(self, model: str) -> bool:
-        allowed, blocked = self.config.allowed_models, self.config.blocked_models
+        allowed, blocked = self.settings.allowed_models, self.settings.blocked_models
         return (not allowed or matches(model, allowed)) and not matches(model, blocked)
 
     def check_model(self, model: str) -> None:
-        if matches(model, self.config.blocked_models):
+        if matches(model, self.settings.blocked_models):
             raise PolicyViolation(f"Model {model} is blocked by the server's policy (blocked_models)")
-        allowed = self.config.allowed_models
+        allowed = self.settings.allowed_models
         if allowed and not matches(model, allowed):
             raise PolicyViolation(
                 f"Model {model} is not allowed by the server's policy (allowed_models: {', '.join(allowed)})"
@@ -74,5 +63,5 @@ class Policy:
     @property
     def default_hitl_mode(self) -> HITLMode:
         """The configured default, raised to the minimum when it lies below it."""
-        mode = HITLMode(self.config.default_hitl_mode)
+        mode = self.settings.default_hitl_mode
         return mode if self.allows_hitl_mode(mode) else self.min_hitl_mode

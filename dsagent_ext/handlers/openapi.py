@@ -12,9 +12,9 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from . import __version__
-from . import models as m
-from .store.workspace import SESSION_ID_PATTERN
+from .. import __version__
+from .. import models as m
+from ..store.workspace import SESSION_ID_PATTERN
 
 JSON = "application/json"
 

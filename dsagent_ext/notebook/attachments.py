@@ -14,19 +14,17 @@ import logging
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jupyter_core.utils import ensure_async
 from tornado import web
 
-from .models import SessionStatus
-from .session import SessionBusy
-
-if TYPE_CHECKING:
-    from .engine.kernel import KernelSession
-    from .notebook_cells import NotebookCells
-    from .session import Session
-    from .store.records import SessionRecord
+from ..engine.kernel import KernelSession
+from ..models import SessionStatus
+from ..settings import NotebookSettings
+from ..store.records import SessionRecord
+from .cells import NotebookCells
+from .session import AgentSession
 
 
 class NotebookError(Exception):
@@ -55,19 +53,23 @@ class Attachments:
 
     def __init__(
         self,
-        serverapp: Any,
-        default_kernel: str,
+        settings: NotebookSettings,
+        contents_manager: Any,
+        session_manager: Any,
+        kernel_spec_manager: Any,
         log: logging.Logger,
         *,
-        sessions: Callable[[], Iterable[Session]],
+        sessions: Callable[[], Iterable[AgentSession]],
         kernel: Callable[[SessionRecord, Path, str | None], KernelSession],
         cells: NotebookCells,
     ) -> None:
         """``sessions``: every session the server knows; ``kernel``: a session's kernel for its record (a
         notebook's when the record names one, with that kernel id when known); ``cells``: the writer of
         the agent's cells into attached notebooks."""
-        self.serverapp = serverapp
-        self.default_kernel = default_kernel
+        self.settings = settings
+        self.contents_manager = contents_manager
+        self.session_manager = session_manager
+        self.kernel_spec_manager = kernel_spec_manager
         self.log = log
         self._sessions = sessions
         self._kernel = kernel
@@ -86,7 +88,7 @@ class Attachments:
         if PurePosixPath(path).suffix != ".ipynb":
             raise NotebookError(f"Invalid notebook_path {path}: not a notebook (.ipynb)")
         try:
-            exists = await ensure_async(self.serverapp.contents_manager.file_exists(path))
+            exists = await ensure_async(self.contents_manager.file_exists(path))
         except (web.HTTPError, OSError, ValueError):  # hidden, refused by the contents manager, unusable name
             exists = False
         if not exists:
@@ -95,7 +97,7 @@ class Attachments:
 
     async def kernel_for(self, path: str) -> str:
         """The id of the notebook's kernel: the one its Jupyter session has, else a new session's."""
-        sessions = self.serverapp.session_manager
+        sessions = self.session_manager
         async with self._lock:
             for model in await ensure_async(sessions.list_sessions()):
                 if model.get("path") == path and model.get("kernel"):
@@ -109,16 +111,16 @@ class Attachments:
     async def _kernel_name(self, path: str) -> str:
         """The notebook's own kernel spec when the server has it, else the configured one."""
         try:
-            model = await ensure_async(self.serverapp.contents_manager.get(path, content=True, type="notebook"))
+            model = await ensure_async(self.contents_manager.get(path, content=True, type="notebook"))
             name = model["content"]["metadata"].get("kernelspec", {}).get("name")
-            specs = await ensure_async(self.serverapp.kernel_spec_manager.get_all_specs())
+            specs = await ensure_async(self.kernel_spec_manager.get_all_specs())
         except Exception as e:  # an unreadable notebook still gets a kernel
             self.log.debug("DSAgent: no kernel spec read from %s: %s", path, e)
-            return self.default_kernel
-        return name if name in specs else self.default_kernel
+            return self.settings.kernel_name
+        return name if name in specs else self.settings.kernel_name
 
     @asynccontextmanager
-    async def taking(self, path: str | None, session: Session | None = None) -> AsyncIterator[str | None]:
+    async def taking(self, path: str | None, session: AgentSession | None = None) -> AsyncIterator[str | None]:
         """Hold the notebooks while ``session`` (None: one being created) moves to the notebook at ``path``
         (None: to a kernel of its own) and the caller records it, so nobody takes that notebook meanwhile.
 
@@ -131,20 +133,19 @@ class Attachments:
                 self._check_free(path, session)
                 yield await self.kernel_for(path)
 
-    def _check_free(self, path: str, session: Session | None) -> None:
+    def _check_free(self, path: str, session: AgentSession | None) -> None:
         """One session per notebook: two agents writing cells into one notebook would interleave them."""
         for other in self._sessions():
             if other is not session and other.record.notebook_path == path and other.record.status != SessionStatus.archived:
                 raise NotebookTaken(path, other.id)
 
-    async def attach(self, session: Session, notebook_path: str | None) -> bool:
+    async def attach(self, session: AgentSession, notebook_path: str | None) -> bool:
         """Move the session to a notebook's kernel (``None``: back to a kernel of its own); False when it
-        is attached to that notebook already. Starting the new kernel is left to the caller.
+        is attached to that notebook already. Starting the new kernel, and refusing a busy session, are
+        left to the caller.
 
         A kernel of its own is shut down; a notebook's kernel is only let go, and keeps running.
         """
-        if session.busy:
-            raise SessionBusy("Session is running a task; wait for it or cancel it before changing its notebook")
         if notebook_path is not None:
             notebook_path = await self.check(notebook_path)
             if notebook_path == session.record.notebook_path:
@@ -156,14 +157,14 @@ class Attachments:
             session.kernel = self._kernel(session.record, session.folder, kernel_id)
         return True
 
-    async def release(self, session: Session) -> None:
+    async def release(self, session: AgentSession) -> None:
         """Let the session's kernel go and leave its notebook: a later use starts a kernel of its own."""
         await self.let_go(session)
         if session.record.notebook_path:
             session.record.notebook_path = None
             session.kernel = self._kernel(session.record, session.folder, None)
 
-    async def let_go(self, session: Session) -> None:
+    async def let_go(self, session: AgentSession) -> None:
         """Wait out a kernel boot in flight, then shut our kernel down or detach from the notebook's
         (whose cells logged so far are written first, unless a window holds it)."""
         if session.kernel_start is not None:

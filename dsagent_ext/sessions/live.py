@@ -11,12 +11,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .engine.hitl import HITLGate
-from .engine.kernel import KernelSession
-from .engine.prompt import describe_kernel
-from .models import FileCategory
-from .store.events import EventLog
-from .store.records import SessionRecord
+from ..engine.hitl import HITLGate
+from ..engine.kernel import KernelSession
+from ..engine.prompt import describe_kernel
+from ..models import FileCategory
+from ..store.events import EventLog
+from ..store.records import SessionRecord
 
 # events that /messages shows as a message, counted into the record as they are appended
 MESSAGE_EVENTS = frozenset({"user_message", "llm_response", "code_result", "summary"})

@@ -13,14 +13,12 @@ import asyncio
 import logging
 from collections.abc import Iterable
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .models import Spent, Usage
-from .store.ledger import Ledger
-from .store.records import write_atomic
-
-if TYPE_CHECKING:
-    from .app import DSAgent
+from ..models import Spent, Usage
+from ..settings import SpendingSettings
+from ..store.ledger import Ledger
+from ..store.records import write_atomic
 
 
 class LimitReached(RuntimeError):
@@ -52,8 +50,8 @@ def session_spent(events: Iterable[dict[str, Any]]) -> Spent:
 class Spending:
     """Checks the limits and keeps the per-user ledger."""
 
-    def __init__(self, config: DSAgent, ledger: Ledger, log: logging.Logger) -> None:
-        self.config = config
+    def __init__(self, settings: SpendingSettings, ledger: Ledger, log: logging.Logger) -> None:
+        self.settings = settings
         self.ledger = ledger
         self.log = log
         self._writing = asyncio.Lock()  # ledger writes in order: the newest figures land last
@@ -64,33 +62,33 @@ class Spending:
     def over(self, user: str, session: Spent, task: Usage | None = None) -> dict[str, Any] | None:
         """The ``error`` event of the first limit reached, or None. ``session`` is what the session had
         spent before the task; ``task`` what the task has used so far."""
-        config = self.config
+        limits = self.settings
         task = task or Usage()
-        if config.max_tokens_per_task is not None and task.total_tokens >= config.max_tokens_per_task:
+        if limits.max_tokens_per_task is not None and task.total_tokens >= limits.max_tokens_per_task:
             return _event(
                 "max_tokens_per_task",
                 task.total_tokens,
-                config.max_tokens_per_task,
+                limits.max_tokens_per_task,
                 f"Token limit reached: this task used {task.total_tokens:,} tokens of the "
-                f"{config.max_tokens_per_task:,} allowed per task (max_tokens_per_task)",
+                f"{limits.max_tokens_per_task:,} allowed per task (max_tokens_per_task)",
             )
         cost = session.plus(task).cost_usd
-        if config.max_cost_per_session is not None and cost >= config.max_cost_per_session:
+        if limits.max_cost_per_session is not None and cost >= limits.max_cost_per_session:
             return _event(
                 "max_cost_per_session",
                 cost,
-                config.max_cost_per_session,
+                limits.max_cost_per_session,
                 f"Spending limit reached: this session has cost {usd(cost)} of the "
-                f"{usd(config.max_cost_per_session)} allowed per session (max_cost_per_session)",
+                f"{usd(limits.max_cost_per_session)} allowed per session (max_cost_per_session)",
             )
         daily = self.today(user).cost_usd
-        if config.max_cost_per_user_per_day is not None and daily >= config.max_cost_per_user_per_day:
+        if limits.max_cost_per_user_per_day is not None and daily >= limits.max_cost_per_user_per_day:
             return _event(
                 "max_cost_per_user_per_day",
                 daily,
-                config.max_cost_per_user_per_day,
+                limits.max_cost_per_user_per_day,
                 f"Daily spending limit reached: {user} has spent {usd(daily)} of the "
-                f"{usd(config.max_cost_per_user_per_day)} allowed per user per day "
+                f"{usd(limits.max_cost_per_user_per_day)} allowed per user per day "
                 f"(max_cost_per_user_per_day); it resets at 00:00 UTC",
             )
         return None

@@ -16,15 +16,15 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import nbformat
 from jupyter_core.utils import ensure_async
 
-from .store.notebook import agent_cells
+from ..settings import NotebookSettings
+from ..store.notebook import agent_cells
+from .session import AgentSession
 
-if TYPE_CHECKING:
-    from .session import Session
 
 QUIET = 0.2  # seconds after an event before the server writes (events of one moment go in one save)
 
@@ -55,15 +55,14 @@ class NotebookCells:
 
     def __init__(
         self,
-        contents_manager: Callable[[], Any],
-        markdown: Callable[[], bool],
-        save: Callable[[Session], Awaitable[None]],
+        settings: NotebookSettings,
+        contents_manager: Any,
+        save: Callable[[AgentSession], Awaitable[None]],
         log: logging.Logger,
-        lease: float = 30.0,
     ) -> None:
-        self._contents_manager = contents_manager
-        self._markdown = markdown
-        self.lease = lease  # seconds a claim lasts without a renewal
+        self.settings = settings
+        self.contents_manager = contents_manager
+        self.lease = settings.claim_lease  # seconds a claim lasts without a renewal
         self._save = save  # writes the session record (``written_through``)
         self.log = log
         self._claims: dict[str, Claim] = {}
@@ -72,12 +71,12 @@ class NotebookCells:
 
     # --- claims ----------------------------------------------------------------------------------
 
-    def holder(self, session: Session) -> str | None:
+    def holder(self, session: AgentSession) -> str | None:
         """The client whose claim is live, if any."""
         claim = self._claims.get(session.id)
         return claim.client_id if claim is not None and claim.expires > time.monotonic() else None
 
-    async def claim(self, session: Session, client_id: str, written_through: int | None) -> None:
+    async def claim(self, session: AgentSession, client_id: str, written_through: int | None) -> None:
         """Take or renew the claim; the claimant reports how far its notebook holds the agent's cells."""
         if not session.record.notebook_path:
             raise NotAttached("Session is not attached to a notebook")
@@ -94,7 +93,7 @@ class NotebookCells:
                 session.record.written_through = min(written_through, session.events.last_seq)
                 await self._save(session)
 
-    def release(self, session: Session, client_id: str) -> None:
+    def release(self, session: AgentSession, client_id: str) -> None:
         """Give the claim up (only its holder can); the server writes from here on."""
         claim = self._claims.get(session.id)
         if claim is not None and claim.client_id == client_id:
@@ -102,19 +101,19 @@ class NotebookCells:
             del self._claims[session.id]
             self.changed(session)
 
-    def _release_timer(self, session: Session) -> None:
+    def _release_timer(self, session: AgentSession) -> None:
         claim = self._claims.get(session.id)
         if claim is not None and claim.timer is not None:
             claim.timer.cancel()
 
     # --- the server's writer ---------------------------------------------------------------------
 
-    def catch_up_later(self, session: Session) -> None:
+    def catch_up_later(self, session: AgentSession) -> None:
         """After a restart: give windows one lease to claim again, then write what none has."""
         if session.record.notebook_path and session.record.written_through != session.events.last_seq:
             asyncio.get_running_loop().call_later(self.lease + QUIET, self.changed, session)
 
-    def changed(self, session: Session) -> None:
+    def changed(self, session: AgentSession) -> None:
         """An event was logged (or a claim ended): append the cells soon, unless a window writes them."""
         if not session.record.notebook_path or self.holder(session) is not None or session.id in self._pending:
             return
@@ -124,7 +123,7 @@ class NotebookCells:
             return
         self._pending[session.id] = asyncio.ensure_future(self._write_soon(session))
 
-    async def flush(self, session: Session) -> None:
+    async def flush(self, session: AgentSession) -> None:
         """Return once the cells logged so far are written (or a window holds the notebook)."""
         pending = self._pending.get(session.id)
         if pending is not None:
@@ -132,7 +131,7 @@ class NotebookCells:
         async with self._lock(session):
             pass
 
-    async def forget(self, session: Session) -> None:
+    async def forget(self, session: AgentSession) -> None:
         """The session is deleted or detached: drop its claim and any write not yet started."""
         self._release_timer(session)
         self._claims.pop(session.id, None)
@@ -141,19 +140,19 @@ class NotebookCells:
             pending.cancel()
             await asyncio.gather(pending, return_exceptions=True)
 
-    async def _write_soon(self, session: Session) -> None:
+    async def _write_soon(self, session: AgentSession) -> None:
         await asyncio.sleep(QUIET)
         self._pending.pop(session.id, None)  # events from here on schedule the next write
         await self.write(session)
 
-    async def write(self, session: Session) -> None:
+    async def write(self, session: AgentSession) -> None:
         """Append the cells after ``written_through`` to the notebook file; a failure is logged, never raised."""
         path = session.record.notebook_path
         async with self._lock(session):
             if not path or self.holder(session) is not None:
                 return
             after = session.record.written_through or 0
-            cells, plan, through = agent_cells(session.events.read(), after, session.id, self._markdown())
+            cells, plan, through = agent_cells(session.events.read(), after, session.id, self.settings.markdown_cells)
             if through == after:
                 return
             try:
@@ -167,7 +166,7 @@ class NotebookCells:
 
     async def _append(self, path: str, session_id: str, cells: list[Any], plan: str | None) -> None:
         """Add the cells at the end; a new plan text goes into the task's plan cell (the session's last)."""
-        manager = self._contents_manager()
+        manager = self.contents_manager
         model = await ensure_async(manager.get(path, content=True, type="notebook"))
         notebook = model["content"]
         if plan is not None:
@@ -178,7 +177,7 @@ class NotebookCells:
         nbformat.validate(notebook)
         await ensure_async(manager.save({"type": "notebook", "format": "json", "content": notebook}, path))
 
-    def _lock(self, session: Session) -> asyncio.Lock:
+    def _lock(self, session: AgentSession) -> asyncio.Lock:
         return self._locks.setdefault(session.id, asyncio.Lock())
 
 

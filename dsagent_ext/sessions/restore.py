@@ -23,15 +23,13 @@ import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .engine.prompt import new_kernel_notice, restored_kernel_notice
-from .models import RESTORE_ENDS, RESTORE_EVENT, RestoreProgress, SkippedCell
-from .session import Session, SessionBusy
-from .sessions import SessionService
-
-if TYPE_CHECKING:
-    from .app import DSAgent
+from ..engine.prompt import new_kernel_notice, restored_kernel_notice
+from ..models import RESTORE_ENDS, RESTORE_EVENT, RestoreProgress, SkippedCell
+from ..settings import RestoreSettings
+from .live import Session, SessionBusy
+from .service import SessionService
 
 # calls whose only effect is a file (or output): a cell made of nothing else defines nothing to restore
 FILE_WRITERS = frozenset({
@@ -138,13 +136,13 @@ def ends_restore(record: dict[str, Any]) -> bool:
 class RestoreService:
     """Plans, runs and cancels kernel restores."""
 
-    def __init__(self, config: DSAgent, sessions: SessionService, log: logging.Logger) -> None:
-        self.config = config
+    def __init__(self, settings: RestoreSettings, sessions: SessionService, log: logging.Logger) -> None:
+        self.settings = settings
         self.sessions = sessions
         self.log = log
 
     def plan(self, session: Session, *, replay_all: bool = False) -> Plan:
-        slow_ms = self.config.restore_slow_cell_seconds * 1000
+        slow_ms = self.settings.slow_cell_seconds * 1000
         plan = Plan([])
         for cell in history_cells(session.events.read()):
             reason = None
@@ -161,11 +159,11 @@ class RestoreService:
 
     def wanted(self, session: Session) -> bool:
         """An automatic restore is due before the next task: allowed, and the kernel is new."""
-        return self.config.restore_kernel == "auto" and not session.attached and session.kernel_is_new
+        return self.settings.mode == "auto" and not session.attached and session.kernel_is_new
 
     def start(self, session: Session, *, replay_all: bool = False) -> int:
         """Start a restore as the session's run; the ``seq`` of its first event (to follow it from)."""
-        if self.config.restore_kernel == "off":
+        if self.settings.mode == "off":
             raise RestoreOff("Kernel restore is turned off on this server (restore_kernel = off)")
         if session.attached:
             raise RestoreRefused("This session works in the user's own notebook: its kernel is theirs, never restored")
@@ -200,7 +198,7 @@ class RestoreService:
                 progress.cell, progress.code = number, cell.code
                 session.publish(RESTORE_EVENT, progress.model_dump(mode="json", exclude={"skipped"}))
                 executing = True
-                result = await kernel.execute(cell.code, timeout=self.config.code_timeout)
+                result = await kernel.execute(cell.code, timeout=self.settings.code_timeout)
                 executing = False
                 if not result.success:
                     progress.status, progress.error = "failed", result.error or "The cell failed"

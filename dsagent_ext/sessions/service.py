@@ -13,14 +13,14 @@ import posixpath
 import shutil
 from datetime import datetime
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jupyter_server.gateway.managers import GatewayMappingKernelManager
 
-from .attachments import Attachments
-from .engine.kernel import KernelSession
-from .engine.llm import missing_api_key
-from .models import (
+from ..engine.kernel import KernelSession
+from ..engine.llm import missing_api_key
+from ..governance.policy import Policy
+from ..models import (
     CreateSessionRequest,
     ExecutionResult,
     KernelState,
@@ -29,16 +29,14 @@ from .models import (
     SessionStatus,
     UpdateSessionRequest,
 )
-from .notebook_cells import NotebookCells
-from .notebooks import NotebookWriter
-from .policy import Policy
-from .session import MESSAGE_EVENTS, Session, SessionBusy, SessionNotFound, UserKernelReset
-from .store.history import closing_round, unfinished_task
-from .store.records import SessionRecord, load_record, now, save_record
-from .store.workspace import Workspace, check_session_id, new_session_id
-
-if TYPE_CHECKING:
-    from .app import DSAgent
+from ..notebook.attachments import Attachments
+from ..notebook.cells import NotebookCells
+from ..notebook.writer import NotebookWriter
+from ..settings import SessionSettings
+from ..store.history import closing_round, unfinished_task
+from ..store.records import SessionRecord, load_record, now, save_record
+from ..store.workspace import Workspace, check_session_id, new_session_id
+from .live import MESSAGE_EVENTS, Session, SessionBusy, SessionNotFound, UserKernelReset
 
 BOOT_DELAY = 0.05  # seconds between answering a create and launching its kernel
 
@@ -46,20 +44,37 @@ BOOT_DELAY = 0.05  # seconds between answering a create and launching its kernel
 class SessionService:
     """Creates, finds, changes and removes sessions."""
 
-    def __init__(self, config: DSAgent, workspace: Workspace, log: logging.Logger) -> None:
-        self.config = config
+    def __init__(
+        self,
+        settings: SessionSettings,
+        workspace: Workspace,
+        policy: Policy,
+        *,
+        contents_manager: Any,
+        kernel_manager: Any,
+        session_manager: Any,
+        kernel_spec_manager: Any,
+        log: logging.Logger,
+    ) -> None:
+        """The managers are the server's: kernels, notebooks and Jupyter sessions are its own."""
+        self.settings = settings
         self.workspace = workspace
+        self.policy = policy
+        self.kernel_manager = kernel_manager
         self.log = log
         self._sessions: dict[str, Session] = {}
-        self.policy = Policy(config)
-        self.cells = NotebookCells(
-            lambda: config.serverapp.contents_manager, lambda: config.notebook_markdown_cells, self.save, log,
-            lease=config.notebook_claim_lease,
-        )
+        self.cells = NotebookCells(settings.notebook, contents_manager, self.save, log)
         self.attachments = Attachments(
-            config.serverapp, config.kernel_name, log, sessions=self.loaded, kernel=self._kernel, cells=self.cells
+            settings.notebook,
+            contents_manager,
+            session_manager,
+            kernel_spec_manager,
+            log,
+            sessions=self.loaded,
+            kernel=self._kernel,
+            cells=self.cells,
         )
-        self.notebooks = NotebookWriter(lambda: config.serverapp.contents_manager, workspace, log)
+        self.notebooks = NotebookWriter(contents_manager, workspace, log)
         for session_id in workspace.session_ids():
             folder = workspace.session_dir(session_id)
             record = load_record(folder)
@@ -92,13 +107,9 @@ class SessionService:
         session.record.touch()
         save_record(session.folder, session.record)  # before the event loop runs: no thread needed
 
-    @property
-    def kernel_manager(self) -> Any:
-        return self.config.serverapp.kernel_manager
-
     def _session(self, record: SessionRecord, folder: Path) -> Session:
         kernel = self._kernel(record, folder)
-        return Session(record, folder, kernel, self.config.hitl_timeout, on_logged=self._logged)
+        return Session(record, folder, kernel, self.settings.hitl_timeout, on_logged=self._logged)
 
     def _logged(self, session: Session) -> None:
         """Both notebooks follow the log: the session's own, and an attached user's notebook."""
@@ -110,7 +121,7 @@ class SessionService:
         path = record.notebook_path
         return KernelSession(
             self.kernel_manager,
-            kernel_name=self.config.kernel_name,
+            kernel_name=self.settings.kernel_name,
             path=self.workspace.api_path(folder),
             cwd=str(folder),
             watches_activity=not isinstance(self.kernel_manager, GatewayMappingKernelManager),
@@ -149,10 +160,10 @@ class SessionService:
         return SessionResponse(
             **record.model_dump(),
             workspace_path=self.workspace.api_path(session.folder),
-            missing_api_key=missing_api_key(record.model, self.config.api_base),
+            missing_api_key=missing_api_key(record.model, self.settings.api_base),
             running_task=self._running_task(session) if session.busy else None,
             kernel_id=session.kernel.kernel_id,
-            notebook_markdown_cells=self.config.notebook_markdown_cells,
+            notebook_markdown_cells=self.settings.notebook.markdown_cells,
         )
 
     def _running_task(self, session: Session) -> RunningTask | None:
@@ -177,7 +188,7 @@ class SessionService:
 
     def resolve_model(self, session: Session, model: str | None = None) -> str:
         """Explicit > session > configured default (itself DSAGENT_DEFAULT_MODEL > LLM_MODEL > gpt-4o)."""
-        return model or session.record.model or self.config.default_model
+        return model or session.record.model or self.settings.default_model
 
     # --- changes ---------------------------------------------------------------------------------
 
@@ -187,7 +198,7 @@ class SessionService:
         A session attached to a notebook answers with the notebook's kernel id: found (or started)
         before the answer, so a client sees at once which kernel it shares.
         """
-        self.policy.check_model(request.model or self.config.default_model)
+        self.policy.check_model(request.model or self.settings.default_model)
         self.policy.check_hitl_mode(request.hitl_mode or self.policy.default_hitl_mode)
         if request.notebook_path is None:
             return await self._create(request, None, None)
@@ -205,7 +216,7 @@ class SessionService:
             name=request.name or f"Session {datetime.now():%Y-%m-%d %H:%M}",
             created_at=created,
             updated_at=created,
-            model=request.model or self.config.default_model,
+            model=request.model or self.settings.default_model,
             hitl_mode=request.hitl_mode or self.policy.default_hitl_mode,
             notebook_path=notebook_path,
         )
@@ -216,7 +227,7 @@ class SessionService:
             shutil.rmtree(folder, ignore_errors=True)
             raise
         session = Session(
-            record, folder, self._kernel(record, folder, kernel_id), self.config.hitl_timeout, on_logged=self._logged
+            record, folder, self._kernel(record, folder, kernel_id), self.settings.hitl_timeout, on_logged=self._logged
         )
         self._sessions[session_id] = session
         self.start_kernel(session)
@@ -224,6 +235,8 @@ class SessionService:
 
     async def attach(self, session: Session, notebook_path: str | None) -> None:
         """Move the session to a notebook's kernel (``None``: back to a kernel of its own) and boot it."""
+        if session.busy:
+            raise SessionBusy("Session is running a task; wait for it or cancel it before changing its notebook")
         if await self.attachments.attach(session, notebook_path):
             self.start_kernel(session)
 
@@ -263,7 +276,7 @@ class SessionService:
         kernel = await self.kernel(session)
         self.reactivate(session)  # saved below
         session.publish("code_executing", {"code": code, "source": "user"})
-        result = await kernel.execute(code, timeout=self.config.code_timeout, describe=True)
+        result = await kernel.execute(code, timeout=self.settings.code_timeout, describe=True)
         session.publish("code_result", result.model_dump(mode="json"))
         session.record.kernel_variables = len(kernel.snapshot.variables)
         await self.save(session)

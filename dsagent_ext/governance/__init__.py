@@ -1,0 +1,1 @@
+"""What the admin governs: the policy (models, human oversight), spending limits, the model catalogue."""
