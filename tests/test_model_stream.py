@@ -191,3 +191,17 @@ def test_error_inside_a_200_stream_gives_the_same_error(fake: FakeLLM, model: st
     assert slow[2] is not None and fast[:3] == slow[:3]
     assert type(fast[3]) is type(slow[3])
     assert len(fake.requests) == 6  # retried alike: nothing had streamed
+
+
+@pytest.mark.parametrize(("env", "expected"), [(None, True), ("1", True), ("0", False), ("false", False), ("off", False)])
+def test_the_switch_falls_back_to_its_environment_variable(
+    monkeypatch: pytest.MonkeyPatch, env: str | None, expected: bool
+) -> None:
+    from dsagent_ext.settings.traits import DSAgentSettings
+
+    if env is None:
+        monkeypatch.delenv("DSAGENT_MODEL_FAST_PATH", raising=False)
+    else:
+        monkeypatch.setenv("DSAGENT_MODEL_FAST_PATH", env)
+    assert DSAgentSettings().model_settings().fast_path is expected
+    assert DSAgentSettings(model_fast_path=not expected).model_settings().fast_path is not expected
