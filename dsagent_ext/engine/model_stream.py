@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import functools
 import json
 import weakref
 from collections.abc import AsyncIterator
@@ -97,13 +98,7 @@ async def prepare(litellm: Any, kwargs: dict[str, Any]) -> ModelRequest | None:
     provider = provider_of(litellm, kwargs["model"], kwargs.get("api_base"))
     if provider not in WIRE:
         return None
-    from litellm.litellm_core_utils.litellm_logging import Logging
-
-    class Capture(Logging):
-        def pre_call(self, input: Any, api_key: Any, model: Any = None, additional_args: Any = None) -> None:
-            raise _Captured(api_key, dict(additional_args or {}))
-
-    capture = Capture(
+    capture = _capture_class()(
         model=kwargs["model"], messages=kwargs["messages"], stream=True, call_type="acompletion",
         start_time=datetime.datetime.now(), litellm_call_id="capture", function_id="capture",
     )  # fmt: skip
@@ -112,6 +107,18 @@ async def prepare(litellm: Any, kwargs: dict[str, Any]) -> ModelRequest | None:
     except _Captured as captured:
         return _request(captured, provider, kwargs["model"])
     raise RuntimeError("litellm sent the request instead of handing it over")
+
+
+@functools.cache
+def _capture_class() -> type:
+    """litellm's logging object, stopping the call at its pre-call hook (defined once litellm is loaded)."""
+    from litellm.litellm_core_utils.litellm_logging import Logging
+
+    class Capture(Logging):
+        def pre_call(self, input: Any, api_key: Any, model: Any = None, additional_args: Any = None) -> None:
+            raise _Captured(api_key, dict(additional_args or {}))
+
+    return Capture
 
 
 def _request(captured: _Captured, provider: str, model: str) -> ModelRequest:
