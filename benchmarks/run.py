@@ -1,7 +1,7 @@
 """Benchmark DSAgent's own overhead next to the floor it runs on (issue 6): ``python benchmarks/run.py``.
 
 Starts the scripted model and ``dsagent serve`` on free 127.0.0.1 ports in a temporary folder, runs
-figures 1-12, prints the table and writes it as JSON under ``benchmarks/results/``. Everything it
+figures 1-13, prints the table and writes it as JSON under ``benchmarks/results/``. Everything it
 starts is ended by PID, whatever happens. ``--quick`` runs tiny counts (the smoke test uses it).
 """
 
@@ -18,6 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import latency  # noqa: E402
+import mcp_task  # noqa: E402
 import restart  # noqa: E402
 import scale  # noqa: E402
 import streams  # noqa: E402
@@ -28,7 +29,9 @@ from report import Row, table, write_json  # noqa: E402
 
 QUICK = Config(samples=3, creates=1, concurrent=2, loads=(2,), history=(4, 8), starts=1, big_mb=2, stream_loads=(1,),
                stream_tokens=40, cpu_streams=(1,), idle_seconds=1)
-PHASES = {"latency": latency.run, "scale": scale.run, "streams": streams.run, "restart": restart.run}
+PHASES = {
+    "latency": latency.run, "scale": scale.run, "streams": streams.run, "restart": restart.run, "mcp": mcp_task.run,
+}
 
 
 def arguments(argv: list[str] | None) -> argparse.Namespace:

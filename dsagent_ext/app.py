@@ -7,6 +7,7 @@ narrow settings object it reads, and the services it calls, never the app.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
@@ -31,6 +32,7 @@ class DSAgent(ExtensionApp, DSAgentSettings):
     description = __doc__
     extension_url = "/dsagent/"
     load_other_extensions = True
+    mcp_service: Any = None  # the MCP server, when enabled
 
     def initialize_settings(self) -> None:
         """Check the settings, build each service from its settings object, and hand them to the handlers."""
@@ -70,6 +72,18 @@ class DSAgent(ExtensionApp, DSAgentSettings):
             dsagent_auth=ApiKeyAuth(self.api_key, required=self.mount_at_root),
             dsagent_api=self.api_settings(self.url_prefix),
         )
+        if self.mcp_enabled:
+            self.mcp_service = self._mcp_service()
+        self.settings.update(dsagent_mcp=self.mcp_service)
+
+    def _mcp_service(self) -> Any:
+        """The MCP server, over the same services as the REST API (imported only when enabled)."""
+        from .mcp.service import MCPService
+        from .mcp.tools import Services
+
+        server = self.serverapp
+        services = Services(self.session_service, self.run_service, lambda: server.contents_manager, self.mcp_settings(), self.log)
+        return MCPService(services, self.log)
 
     @property
     def url_prefix(self) -> str:
@@ -81,6 +95,10 @@ class DSAgent(ExtensionApp, DSAgentSettings):
         """Register the routes; the server prepends its base_url to each pattern."""
         prefix = "/" if self.mount_at_root else "/dsagent"
         self.handlers.extend((url_path_join(prefix, pattern), handler) for pattern, handler in route_table())
+        if self.mcp_enabled:
+            from .handlers.mcp import MCPHandler
+
+            self.handlers.append((url_path_join(prefix, "mcp/?"), MCPHandler))
 
     async def _start_jupyter_server_extension(self, serverapp: object) -> None:
         """Rebuild the notebooks a killed server left behind their logs (tasks it interrupted included),
@@ -90,6 +108,9 @@ class DSAgent(ExtensionApp, DSAgentSettings):
             self.session_service.cells.catch_up_later(session)
 
     async def stop_extension(self) -> None:
-        """Let running tasks end cleanly, then the model workers; kernels belong to the server's kernel manager."""
+        """Close MCP sessions, let running tasks end cleanly, then the model workers; kernels belong to the
+        server's kernel manager."""
+        if self.mcp_service is not None:
+            await self.mcp_service.stop()
         await self.session_service.shutdown()
         await self.run_service.stop()

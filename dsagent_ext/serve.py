@@ -43,6 +43,15 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", "-p", type=int, default=8000, help="port to listen on (default 8000)")
     serve.add_argument("--reload", action="store_true", help="restart the server when Python files change")
     serve.add_argument("--log-level", choices=list(LOG_LEVELS), default="info")
+    bridge = commands.add_parser(
+        "mcp",
+        help="a stdio MCP server forwarding to a Jupyter server's DSAgent MCP endpoint (for Claude Desktop)",
+        description="Serve MCP on stdin/stdout, forwarding to URL/dsagent/mcp (or to URL itself when it ends in /mcp). "
+        "Without --url, DSAGENT_MCP_URL, else the first Jupyter server running on this machine.",
+    )
+    bridge.add_argument("--url", help="the Jupyter server's URL, e.g. http://127.0.0.1:8888/ (or the MCP endpoint's)")
+    bridge.add_argument("--token", help="the server's (or JupyterHub's) API token; default DSAGENT_TOKEN or JUPYTER_TOKEN")
+    bridge.add_argument("--api-key", help="DSAgent's API key (X-API-Key); default DSAGENT_API_KEY")
     return cli
 
 
@@ -70,6 +79,11 @@ def server_argv(args: argparse.Namespace, extra: list[str], api_key: str | None)
 
 def main(argv: list[str] | None = None) -> None:
     args, extra = parser().parse_known_args(argv)
+    if args.command == "mcp":
+        from .mcp.stdio import main as bridge
+
+        bridge(args.url, args.token, args.api_key)
+        return
     api_key = os.environ.get("DSAGENT_API_KEY", "").strip() or None
     if not api_key and not is_loopback(args.host):
         sys.exit(

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 RUN = Path(__file__).resolve().parent.parent / "benchmarks" / "run.py"
-FIGURES = {str(n) for n in range(1, 13)}
+FIGURES = {str(n) for n in range(1, 14)}
 
 
 @pytest.mark.timeout(240)

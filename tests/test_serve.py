@@ -138,3 +138,17 @@ def test_persistence_across_kill(tmp_path, fake_llm):
         assert r.json()["stdout"] == "False\n"
     finally:
         served.stop()
+
+
+def test_mcp_at_the_root_with_the_key(keyed):
+    """``dsagent serve`` serves MCP at ``/mcp``, behind the same key as the API."""
+    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "curl", "version": "0"}}}
+    accept = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+    r = httpx.post(f"{keyed.url}/mcp", json=initialize, headers={**accept, "X-API-Key": KEY})
+    assert r.status_code == 200 and r.headers["mcp-session-id"], r.text
+    assert '"protocolVersion":"2025-06-18"' in r.text.replace(" ", "")
+    refused = httpx.post(f"{keyed.url}/mcp", json=initialize, headers=accept)
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == -32001
+    wrong = httpx.post(f"{keyed.url}/mcp", json=initialize, headers={**accept, "X-API-Key": "wrong"})
+    assert wrong.status_code == 401 and wrong.json()["error"]["message"] == "Invalid API key"

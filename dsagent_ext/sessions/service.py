@@ -269,14 +269,15 @@ class SessionService:
         await self._count_variables(session, state)
         return state.model_copy(update={"is_new": session.kernel_is_new})
 
-    async def execute(self, session: Session, code: str) -> ExecutionResult:
-        """Run code for a client, outside any agent task; logged like the agent's own cells."""
+    async def execute(self, session: Session, code: str, timeout: float | None = None) -> ExecutionResult:
+        """Run code for a client, outside any agent task; logged like the agent's own cells.
+        ``timeout``: seconds before the kernel is interrupted (``code_timeout`` when None)."""
         if session.busy:
             raise SessionBusy("Session is running a task; wait for it or cancel it before executing code")
         kernel = await self.kernel(session)
         self.reactivate(session)  # saved below
         session.publish("code_executing", {"code": code, "source": "user"})
-        result = await kernel.execute(code, timeout=self.settings.code_timeout, describe=True)
+        result = await kernel.execute(code, timeout=timeout or self.settings.code_timeout, describe=True)
         session.publish("code_result", result.model_dump(mode="json"))
         session.record.kernel_variables = len(kernel.snapshot.variables)
         await self.save(session)

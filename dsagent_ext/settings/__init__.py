@@ -104,3 +104,12 @@ class ApiSettings:
     sse_keepalive: float
     max_upload_mb: float
     kernel_name: str  # the readiness check looks it up
+
+
+@dataclass(frozen=True)
+class MCPSettings:
+    """The MCP endpoint's tools."""
+
+    allow_agent_approval: bool  # respond_approval answers approvals (off: only humans do)
+    keepalive: float  # seconds between progress keep-alives while a task waits
+    code_timeout: float  # execute_code's default

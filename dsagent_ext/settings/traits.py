@@ -15,6 +15,7 @@ from ..models import HITL_ORDER, HITLMode
 from . import (
     ApiSettings,
     CatalogueSettings,
+    MCPSettings,
     ModelSettings,
     NotebookSettings,
     PolicySettings,
@@ -348,6 +349,26 @@ class DSAgentSettings(HasTraits):
         the server appends the agent's cells to the file itself.""",
     ).tag(config=True)
 
+    mcp_enabled = Bool(
+        help="""Serve the MCP endpoint (``{base_url}dsagent/mcp``, ``/mcp`` under ``dsagent serve``) for MCP
+        clients (Claude Code, Cursor, VS Code...). It grants nothing the REST API does not grant the same
+        credentials. Falls back to DSAGENT_MCP_ENABLED, then on.""",
+    ).tag(config=True)
+
+    @default("mcp_enabled")
+    def _mcp_enabled_default(self) -> bool:
+        return (_env("DSAGENT_MCP_ENABLED") or "true").lower() in {"1", "true", "yes", "on"}
+
+    mcp_allow_agent_approval = Bool(
+        help="""Let MCP clients answer approvals with ``respond_approval``. Off by default: an agent that
+        approves its own code is no human gate (humans still answer through the client's elicitation
+        prompt, the panel or REST). Falls back to DSAGENT_MCP_ALLOW_AGENT_APPROVAL.""",
+    ).tag(config=True)
+
+    @default("mcp_allow_agent_approval")
+    def _mcp_allow_agent_approval_default(self) -> bool:
+        return _env_bool("DSAGENT_MCP_ALLOW_AGENT_APPROVAL")
+
     # --- the settings each service receives ---------------------------------------------------------
 
     def model_settings(self) -> ModelSettings:
@@ -408,3 +429,6 @@ class DSAgentSettings(HasTraits):
         return ApiSettings(
             prefix=prefix, sse_keepalive=self.sse_keepalive, max_upload_mb=self.max_upload_mb, kernel_name=self.kernel_name
         )
+
+    def mcp_settings(self) -> MCPSettings:
+        return MCPSettings(self.mcp_allow_agent_approval, self.sse_keepalive, self.code_timeout)

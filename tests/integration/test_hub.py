@@ -168,3 +168,21 @@ def test_lab_and_panel_under_alices_base_url(hub):
         entry = browser.get(f"{config['fullLabextensionsUrl']}/dsagent-ext/{panel['load']}")
         assert entry.status_code == 200 and "javascript" in entry.headers["content-type"]
         assert entry.content == (PANEL.parent / panel["load"]).read_bytes()
+
+
+async def test_mcp_at_alices_url_with_her_hub_token(hub, llm):
+    """An MCP client (the official SDK) on the user's server, through the proxy, with her Hub API token."""
+    from mcp_client import ACCEPT, INITIALIZE, connect, jsonrpc_error, structured
+
+    url = f"{hub.url}/user/alice/dsagent/mcp"
+    llm.script("<code>x = 21 * 2\nprint(x)", "<answer>x is 42")
+    async with connect(url, {"Authorization": f"token {hub.tokens['alice']}"}) as session:
+        sid = structured(await session.call_tool("create_session", {}))["id"]
+        task = structured(await session.call_tool("run_task", {"session_id": sid, "message": "compute"}))
+    assert task["status"] == "completed" and task["answer"] == "x is 42"
+    assert (hub.base / "home" / "alice" / "dsagent" / "sessions" / sid).is_dir()
+    async with httpx.AsyncClient(timeout=30) as http:
+        for token in (hub.tokens["bob"], "not-a-token", None):
+            headers = {**ACCEPT, **({"Authorization": f"token {token}"} if token else {})}
+            r = await http.post(url, json=INITIALIZE, headers=headers)
+            assert r.status_code in (401, 403) and jsonrpc_error(r)["message"], (token, r.status_code, r.text)
