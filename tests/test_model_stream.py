@@ -23,7 +23,9 @@ STREAMS = Path(__file__).parent / "streams"
 MESSAGES = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]
 STOP = ["</code>", "</answer>"]
 # model names as a user picks them, one per fast-path family and route
-OPENAI_MODELS = ["gpt-4o", "hosted_vllm/my-local-model", "groq/llama-3.3-70b-versatile"]
+OPENAI_MODELS = [
+    "gpt-4o", "hosted_vllm/my-local-model", "groq/llama-3.3-70b-versatile", "deepseek/deepseek-chat", "xai/grok-3",
+]
 ANTHROPIC = "anthropic/claude-sonnet-4-20250514"
 MODELS = [*OPENAI_MODELS, ANTHROPIC]
 # what an HTTP client adds by itself (the openai SDK names itself, httpx and tornado differ in framing)
@@ -32,10 +34,11 @@ TRANSPORT = {"user-agent", "accept-encoding", "connection", "content-length", "h
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch):
-    for var in ("OPENAI_API_KEY", "GROQ_API_KEY", "HOSTED_VLLM_API_KEY", "OPENAI_BASE_URL", "OPENAI_API_BASE"):
+    for var in ("OPENAI_API_KEY", "HOSTED_VLLM_API_KEY", "OPENAI_BASE_URL", "OPENAI_API_BASE"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
-    monkeypatch.setenv("GROQ_API_KEY", "gsk-test")
+    for var in ("GROQ_API_KEY", "DEEPSEEK_API_KEY", "XAI_API_KEY"):
+        monkeypatch.setenv(var, "key-test")
     with FakeLLM() as server:
         yield server
 
