@@ -63,6 +63,7 @@ class DSAgent(ExtensionApp, DSAgentSettings):
         self.run_service = RunService(
             self.run_settings(), self.session_service, restores, spending, server.contents_manager, self.log
         )
+        self.session_service.route_model = self.run_service.check_route
         self.settings.update(
             dsagent=self.session_service,
             dsagent_runs=self.run_service,

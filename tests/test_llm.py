@@ -12,7 +12,7 @@ import pytest
 
 from dsagent_ext.engine.llm import LLMChunk, LLMClient, LLMError, missing_api_key, resolve_model
 
-from fake_llm import FakeLLM, FakeReply
+from fake_llm import FakeLLM, FakeReply, _usage
 
 KEY_VARS = (
     "OPENAI_API_KEY",
@@ -214,9 +214,11 @@ def test_cancelling_the_consumer_stops_the_stream(fake: FakeLLM) -> None:
 
 def test_complete_returns_the_whole_reply(fake: FakeLLM) -> None:
     fake.script(FakeReply(status=502), "a short summary")
-    text = asyncio.run(client(fake).complete("gpt-4o", MESSAGES))
-    assert text == "a short summary"
+    reply = asyncio.run(client(fake).complete("gpt-4o", MESSAGES))
+    assert reply.text == "a short summary"
     assert len(fake.requests) == 2 and not fake.requests[1].get("stream")
+    reported = _usage(fake.requests[1], "a short summary")  # what the server reported, and its price
+    assert reply.usage.model_dump(exclude={"cost_usd"}) == reported and reply.usage.cost_usd > 0
 
 
 def test_missing_key_fails_before_any_request(no_keys: None) -> None:

@@ -22,7 +22,7 @@ import pytest
 from dsagent_ext.engine.llm import LLMChunk, LLMClient, LLMError
 from dsagent_ext.engine.model_workers import ModelWorkers, WorkerLLMClient
 
-from fake_llm import FakeLLM, FakeReply
+from fake_llm import FakeLLM, FakeReply, _usage
 
 MESSAGES = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]
 LOG = logging.getLogger("test")
@@ -140,9 +140,11 @@ def test_retries_timeouts_and_errors_as_in_process(fake: FakeLLM, case: str) -> 
 
 def test_complete_runs_in_the_worker(fake: FakeLLM) -> None:
     fake.script(FakeReply(status=502), "a short summary")
-    text = with_pool(lambda pool: WorkerLLMClient(pool, fake.api_base, **options(fake)).complete("gpt-4o", MESSAGES))
-    assert text == "a short summary"
+    reply = with_pool(lambda pool: WorkerLLMClient(pool, fake.api_base, **options(fake)).complete("gpt-4o", MESSAGES))
+    assert reply.text == "a short summary"
     assert len(fake.requests) == 2 and not fake.requests[1].get("stream")
+    assert reply.usage.model_dump(exclude={"cost_usd"}) == _usage(fake.requests[1], "a short summary")
+    assert reply.usage.cost_usd > 0
 
 
 def test_missing_key_fails_without_a_worker(fake: FakeLLM) -> None:

@@ -259,6 +259,40 @@ async def test_auto_restore_that_fails_or_is_cancelled(client, fake_llm, jp_fetc
     assert len(fake_llm.requests) == requests  # the model was never asked
 
 
+@pytest.mark.parametrize("dsagent_config", [{"restore_kernel": "auto"}], indirect=True)
+async def test_restore_after_a_failed_auto_restore(client, fake_llm, jp_fetch, jp_serverapp, jp_root_dir):
+    """The automatic restore fails, the task goes on in the new kernel: a later restore rebuilds the old
+    kernel's state and the task's, and a reset forgets what came before it."""
+    sid = await client.session()
+    data = jp_root_dir / "dsagent" / "sessions" / sid / "data"
+    (data / "in.txt").write_text("5")
+    await execute(client, sid, "n = int(open('data/in.txt').read())")
+    await execute(client, sid, "m = n + 1")
+    await lose_kernel(client, jp_fetch, jp_serverapp, sid)
+    (data / "in.txt").unlink()
+    fake_llm.script("<code>\nw = 7", "<answer>Set w; n is gone with its file.")
+    events = await client.chat_stream(sid, "use n")
+    assert [e["data"]["status"] for e in events if e["event"] == "restore_progress"][-1] == "failed"
+    state = (await client.call("GET", f"/api/sessions/{sid}/kernel")).json()
+    assert not state["is_new"] and state["lacks_state"] and variables(state) == {"w": "7"}
+
+    (data / "in.txt").write_text("5")  # the file is back: the user restores
+    steps = [e["data"] for e in await restore(client, sid)]
+    assert [s["code"] for s in steps if s["status"] == "running"] == [
+        "n = int(open('data/in.txt').read())", "m = n + 1", "w = 7"
+    ]
+    assert steps[-1]["status"] == "completed" and steps[-1]["kernel"]["lacks_state"] is False
+    assert variables(steps[-1]["kernel"]) == {"n": "5", "m": "6", "w": "7"}
+
+    # a reset empties the kernel on purpose: later restores start after it
+    assert (await client.call("POST", f"/api/sessions/{sid}/kernel/reset")).status_code == 200
+    await execute(client, sid, "after = 1")
+    await lose_kernel(client, jp_fetch, jp_serverapp, sid)
+    await execute(client, sid, "later = 2")
+    steps = [e["data"] for e in await restore(client, sid)]
+    assert [s["code"] for s in steps if s["status"] == "running"] == ["after = 1", "later = 2"]
+
+
 @pytest.mark.parametrize("dsagent_config", [{"restore_kernel": "off"}], indirect=True)
 async def test_restore_turned_off(client):
     sid = await client.session()
@@ -267,7 +301,8 @@ async def test_restore_turned_off(client):
 
 
 def test_restart_between_dependent_tasks(tmp_path, fake_llm):
-    """A real server stops between two tasks: the second is told its kernel is new, a restore brings it back."""
+    """A real server stops between two tasks: the second is told its kernel is new and uses it; a restore
+    then brings back the first task's variables and the second's."""
     root = tmp_path / "root"
     root.mkdir()
     env = child_env(LLM_API_BASE=fake_llm.api_base, DSAGENT_DEFAULT_MODEL="scripted")
@@ -283,20 +318,23 @@ def test_restart_between_dependent_tasks(tmp_path, fake_llm):
     try:
         base = f"{served.url}/api/sessions/{sid}"
         assert httpx.get(f"{base}/kernel", timeout=60).json()["is_new"] is True
-        fake_llm.script("<answer>Its kernel is new: revenue must be loaded again.")
+        fake_llm.script("<code>\nfactor = 2\nprint(1)", "<answer>Its kernel is new: revenue must be loaded again.")
         httpx.post(f"{base}/chat", json={"message": "double the revenue"}, timeout=60)
-        prompt = system_prompt(fake_llm.requests[-1])
+        prompt = system_prompt(fake_llm.requests[-2])
         assert "## The kernel is new" in prompt and "Missing now: revenue." in prompt
         assert "revenue: Series[2]" in prompt  # the old kernel's last description
+        state = httpx.get(f"{base}/kernel", timeout=60).json()  # used since: no longer new, still lacking
+        assert not state["is_new"] and state["lacks_state"] and variables(state) == {"factor": "2"}
         frames, reader = [], SSEReader()
         with httpx.stream("POST", f"{base}/kernel/restore", timeout=60) as r:
             for line in r.iter_lines():
                 if (frame := reader.feed(line)) is not None and frame["event"] != "comment":
                     frames.append(frame["data"])
-        assert [f["status"] for f in frames] == ["started", "running", "completed"]
+        assert [f["status"] for f in frames] == ["started", "running", "running", "completed"]
+        assert [f["code"].split("\n")[0] for f in frames[1:3]] == ["revenue = pd.Series([5, 7], name='revenue')", "factor = 2"]
         state = httpx.get(f"{base}/kernel", timeout=60).json()
-        assert not state["is_new"] and state["variables"][0]["name"] == "revenue"
-        r = httpx.post(f"{base}/kernel/execute", json={"code": "print(revenue.sum() * 2)"}, timeout=60)
+        assert not state["is_new"] and not state["lacks_state"] and set(variables(state)) == {"revenue", "factor"}
+        r = httpx.post(f"{base}/kernel/execute", json={"code": "print(revenue.sum() * factor)"}, timeout=60)
         assert r.json()["stdout"] == "24\n"
         assert json.loads(httpx.get(f"{base}/turns").text)["turns"][-1]["restore"]["status"] == "completed"
     finally:

@@ -151,7 +151,7 @@ async def test_export_notebook_messages_turns(jp_fetch):
     code, messages, _ = await call(jp_fetch, "api", "sessions", sid, "messages")
     assert messages == {"messages": [], "total": 0, "has_more": False}
     code, turns, _ = await call(jp_fetch, "api", "sessions", sid, "turns")
-    assert turns == {"turns": [], "total": 0, "has_more": False}
+    assert turns == {"turns": [], "total": 0, "has_more": False, "last_event_id": 0}
     for route, params in (("messages", {"limit": "201"}), ("turns", {"limit": "0"}), ("turns", {"offset": "-1"})):
         code, err, _ = await call(jp_fetch, "api", "sessions", sid, route, params=params)
         assert code == 422, (route, params)
@@ -231,3 +231,41 @@ async def test_chat_without_provider_key(jp_fetch, monkeypatch):
         assert err["detail"] == "No API key for model gpt-4o: set OPENAI_API_KEY on the server or pick another model"
     code, turns, _ = await call(jp_fetch, "api", "sessions", session["id"], "turns")
     assert turns["total"] == 0
+
+
+@pytest.fixture
+def dsagent_config(request):
+    """Per test (indirect): ``{"api_base": True}`` sends the model calls to the scripted server."""
+    config = dict(getattr(request, "param", {}))
+    if config.pop("api_base", False):
+        config["api_base"] = request.getfixturevalue("fake_llm").api_base
+    return config
+
+
+ROUTING = [{"models": ["house/special"]}, {"models": ["house/special"], "api_base": True}]
+
+
+@pytest.mark.parametrize("dsagent_config", ROUTING, indirect=True, ids=["no-api-base", "api-base"])
+async def test_model_names_nobody_serves_are_refused(dsagent_config, client):
+    """A name litellm routes to no provider with the server's settings is refused on create and PUT (400,
+    naming the model and litellm's reason); names it routes, and the admin's own list, are taken."""
+    api_base = "api_base" in dsagent_config
+    refused = ["nonexistent/abc"] + ([] if api_base else ["no-such-model-anywhere"])
+    for model in refused:
+        r = await client.call("POST", "/api/sessions", json={"model": model})
+        assert r.status_code == 400, r.text
+        detail = r.json()["detail"]
+        assert detail.startswith(f"Model {model} cannot be used on this server: LLM Provider NOT provided"), detail
+    created = (await client.call("POST", "/api/sessions", json={})).json()  # the default model
+    sid = created["id"]
+    r = await client.call("PUT", f"/api/sessions/{sid}", json={"model": "nonexistent/abc", "name": "renamed"})
+    assert r.status_code == 400 and "nonexistent/abc" in r.json()["detail"] and "LLM Provider NOT provided" in r.json()["detail"]
+    session = (await client.call("GET", f"/api/sessions/{sid}")).json()
+    assert session["model"] == created["model"] and session["name"] == created["name"]  # nothing changed
+    accepted = ["gpt-4o", "anthropic/claude-sonnet-4-20250514", "ollama/llama3", "house/special"]
+    accepted += ["llama3:8b"] if api_base else []  # a bare name goes to the api_base
+    for model in accepted:
+        r = await client.call("POST", "/api/sessions", json={"model": model})
+        assert r.status_code == 201 and r.json()["model"] == model, r.text
+        r = await client.call("PUT", f"/api/sessions/{sid}", json={"model": model})
+        assert r.status_code == 200 and r.json()["model"] == model, r.text

@@ -15,6 +15,7 @@ from dataclasses import replace
 import httpx
 import pytest
 from client import refused_everywhere, ws_reply
+from fake_llm import _usage
 from launch import child_env
 from test_serve import KEY, Served
 
@@ -153,3 +154,29 @@ def test_daily_ledger_survives_restart(tmp_path, fake_llm):
         assert ids == ["gpt-4o-mini", "llama3:8b", "openai/meta-llama/Llama-3.1-8B-Instruct", "scripted"]
     finally:
         served.stop()
+
+
+@pytest.mark.parametrize("dsagent_config", [{"context_tokens": 10}], indirect=True)
+async def test_summary_call_is_counted(client, fake_llm):
+    """The call that summarises a long history is a model call of the task that needed it: its tokens
+    and cost are in that task's first round, its ``done``, the session's spending and the user's day."""
+    sid = await client.session()
+    for i in range(5):
+        fake_llm.script(f"<answer>reply {i}")
+        await client.chat_stream(sid, f"question {i}")
+    before = (await client.call("GET", "/api/policy", params={"session_id": sid})).json()
+    fake_llm.script("- the user asked five questions", "<answer>after summary")
+    events = await client.chat_stream(sid, "question 5")
+    summary_call, task_call = fake_llm.requests[-2:]
+    assert not summary_call.get("stream") and task_call.get("stream")
+    summary = _usage(summary_call, "- the user asked five questions")
+    (round_,) = [e["data"] for e in events if e["event"] == "round_complete"]
+    usage = round_["usage"]
+    assert usage["prompt_tokens"] == summary["prompt_tokens"] + _usage(task_call, "")["prompt_tokens"]
+    assert usage["total_tokens"] > summary["total_tokens"] and usage["cost_usd"] > 0
+    assert events[-1]["data"]["usage"] == usage
+    after = (await client.call("GET", "/api/policy", params={"session_id": sid})).json()
+    assert after["spent_today"]["tokens"] - before["spent_today"]["tokens"] == usage["total_tokens"]
+    spent = after["spent_today"]["cost_usd"] - before["spent_today"]["cost_usd"]
+    assert spent == pytest.approx(usage["cost_usd"])
+    assert after["session_spent"]["cost_usd"] - before["session_spent"]["cost_usd"] == pytest.approx(usage["cost_usd"])

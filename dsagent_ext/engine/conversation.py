@@ -16,8 +16,9 @@ def cap_middle(text: str, limit: int) -> str:
     return f"{text[:half]}\n[... {len(text) - 2 * half} characters omitted ...]\n{text[-half:]}"
 
 
-def execution_feedback(result: ExecutionResult, limit: int) -> str:
-    """The user message that reports a cell's outcome to the model."""
+def execution_feedback(result: ExecutionResult, limit: int, images: str | None = None) -> str:
+    """The user message that reports a cell's outcome to the model; ``images`` replaces the sentence about
+    the cell's images (for a model that is shown them)."""
     if not result.success:
         return (
             "The code failed:\n"
@@ -28,7 +29,7 @@ def execution_feedback(result: ExecutionResult, limit: int) -> str:
     output = "\n".join(p for p in (result.stdout.rstrip(), result.stderr.rstrip()) if p)
     parts.append("Output:\n" + cap_middle(output, limit) if output else "It printed nothing.")
     if result.images:
-        parts.append(f"It displayed {len(result.images)} image(s), which the user can see.")
+        parts.append(images or f"It displayed {len(result.images)} image(s), which the user can see.")
     parts.append("Continue with the next step, or give the <answer> if the task is complete.")
     return "\n".join(parts)
 

@@ -41,8 +41,18 @@ START_TIMEOUT = 60.0  # kernel_info round trip after a (re)start
 RECOVER_TIMEOUT = 10.0  # how long the server's auto-restarter gets to bring a dead kernel back
 INTERRUPT_GRACE = 5.0  # time for an interrupted cell to reach idle
 INTROSPECT_TIMEOUT = 10.0
+# a kernel that dies while starting is started again, up to this many starts in all: locally its ports
+# are chosen before it binds them, and another process can take one meanwhile (it dies at once)
+START_ATTEMPTS = 3
 
 DIED_ERROR = "The kernel died while running this cell; it will be restarted on the next execution"
+
+
+class KernelDiedStarting(RuntimeError):
+    """The kernel process ended before it answered (a port taken by another process, a broken env)."""
+
+    def __init__(self) -> None:
+        super().__init__("The kernel died while starting")
 
 
 class KernelSession(KernelConnection):
@@ -203,6 +213,30 @@ class KernelSession(KernelConnection):
         if self._notebook is not None:
             await self._attach(self._notebook)
             return
+        for attempt in range(1, START_ATTEMPTS + 1):
+            try:
+                await self._start_or_recover()
+                return
+            except KernelDiedStarting:
+                if attempt == START_ATTEMPTS:
+                    raise
+                if attempt == 1:  # once: a new kernel is the usual cure
+                    self.log.warning("dsagent kernel %s died while starting; starting it again", self.kernel_id)
+                await self._discard()
+
+    async def _discard(self) -> None:
+        """Give up a kernel that died as it started: the manager's restarter would start it again on the
+        same ports (the one taken stays taken), a new kernel gets ports of its own."""
+        kernel_id, self.kernel_id = self.kernel_id, None
+        self._disconnect()
+        if kernel_id is not None and kernel_id in self._km:
+            try:
+                await ensure_async(self._km.shutdown_kernel(kernel_id, now=True))
+            except Exception:
+                self.log.warning("Could not shut down dead kernel %s", kernel_id, exc_info=True)
+
+    async def _start_or_recover(self) -> None:
+        """Connect to the kernel the manager brought back under our id, else start a new one."""
         if self.kernel_id is not None and self.kernel_id in self._km:
             # Locally the server's restarter brings a dead kernel back under the same id;
             # shutting it down meanwhile would race that restart and could orphan a process.
@@ -246,7 +280,7 @@ class KernelSession(KernelConnection):
                 except Empty:
                     continue
             if not await self._process_alive():
-                raise RuntimeError("The kernel died while starting")
+                raise KernelDiedStarting()
         raise TimeoutError(f"The kernel did not answer within {START_TIMEOUT:g}s")
 
     async def _connect(self) -> None:
@@ -261,7 +295,7 @@ class KernelSession(KernelConnection):
             self._lost = False
             setup = await self._run(setup_code(self.cwd, own=not self.attached), timeout=START_TIMEOUT, silent=True)
             if self._client is None:
-                raise RuntimeError("The kernel died while starting")
+                raise KernelDiedStarting()
         except BaseException:
             self._disconnect()  # so the next call connects again instead of trusting this client
             raise

@@ -49,6 +49,14 @@ class EmptyReply(Exception):
 
 
 @dataclass
+class Completion:
+    """A reply that came all at once (a summary), and what it cost."""
+
+    text: str
+    usage: Usage
+
+
+@dataclass
 class LLMChunk:
     """A piece of a streamed reply: a text delta, or (last) the usage of the whole call."""
 
@@ -82,6 +90,15 @@ def missing_api_key(model: str, api_base: str | None) -> str | None:
     if not names or any(os.environ.get(var, "").strip() for var in names):
         return None
     return names[0]
+
+
+def surely_routed(model: str, api_base: str | None) -> bool:
+    """litellm routes this name, as told without importing it: a bare name behind an ``api_base`` (sent
+    as ``openai/<name>``), or the prefix of a provider litellm serves whose key we know. Any other name
+    is for litellm itself to judge (``LLMClient.route``)."""
+    name = resolve_model(model, api_base).lower()
+    prefix = name.split("/", 1)[0] if "/" in name else ""
+    return prefix in PROVIDER_KEYS or prefix in _KEYLESS_PREFIXES
 
 
 def _litellm() -> Any:
@@ -214,15 +231,16 @@ class LLMClient:
         finally:
             await response.aclose()
 
-    async def complete(self, model: str, messages: list[dict]) -> str:
-        """One non-streamed reply (summaries), with the same retries."""
+    async def complete(self, model: str, messages: list[dict]) -> Completion:
+        """One non-streamed reply (summaries) and its usage, with the same retries."""
         litellm = await load_litellm()
         kwargs = self._request(model, messages, None)
         attempt = 0
         while True:
             try:
                 response = await litellm.acompletion(**kwargs)
-                return response.choices[0].message.content or ""
+                text = response.choices[0].message.content or ""
+                return Completion(text, self._usage(kwargs, getattr(response, "usage", None), text))
             except Exception as exc:
                 await self._backoff_or_raise(exc, model, attempt, streamed=False)
                 attempt += 1
@@ -235,6 +253,24 @@ class LLMClient:
         if streamed or attempt >= self.retries or not _retryable(exc):
             raise LLMError(_describe(exc, model, attempt, streamed, self.timeout)) from exc
         await asyncio.sleep(self.backoff * 2**attempt)
+
+    async def accepts_images(self, model: str) -> bool:
+        """Whether litellm knows this model accepts image parts (``supports_vision``); False when it cannot tell."""
+        litellm = await load_litellm()
+        try:
+            return bool(litellm.supports_vision(model=resolve_model(model, self.api_base)))
+        except Exception:
+            return False
+
+    async def route(self, model: str) -> str:
+        """The provider litellm sends ``model`` to with these settings (no network call, no key needed);
+        ``LLMError`` carrying litellm's reason when it can send it nowhere."""
+        litellm = await load_litellm()
+        try:
+            _, provider, _, _ = litellm.get_llm_provider(resolve_model(model, self.api_base), api_base=self.api_base)
+        except Exception as e:  # litellm says why in a BadRequestError
+            raise LLMError(_detail(e)) from e
+        return str(provider)
 
     async def count(self, model: str, messages: list[dict]) -> int:
         """``count_tokens`` for a coroutine: tokenizing a long history takes tens of milliseconds."""

@@ -7,11 +7,12 @@ usage, cost), and the server receives the text of all calls in coalesced pieces 
 
 Protocol, one JSON object per line:
 
-- in (stdin): ``{"id", "op": "stream" | "complete" | "count", "client": {LLMClient options}, "model",
-  "messages", "stop"}`` starts a call; ``{"id", "op": "cancel"}`` cancels it (closing its HTTP stream).
+- in (stdin): ``{"id", "op": "stream" | "complete" | "count" | "vision" | "route", "client": {LLMClient options},
+  "model", "messages", "stop"}`` starts a call; ``{"id", "op": "cancel"}`` cancels it (closing its HTTP stream).
 - out (the original stdout): ``{"id", "text"}`` a piece of the reply (for ``complete``: all of it);
-  then one message with ``"end": true`` carrying ``usage`` (stream), ``text`` (complete), ``tokens``
-  (count: the messages' tokens) or ``error`` (the one-line ``LLMError`` text). A cancelled call sends
+  then one message with ``"end": true`` carrying ``usage`` (stream), ``text`` and ``usage`` (complete), ``tokens``
+  (count: the messages' tokens), ``vision`` (whether the model accepts images), ``provider`` (route: where
+  litellm sends the model) or ``error`` (the one-line ``LLMError`` text). A cancelled call sends
   nothing more. Lines of several calls leave in one write.
 
 The worker exits when its stdin closes: when the server stops, and when it dies.
@@ -111,11 +112,18 @@ async def run_call(request: dict[str, Any], outbox: Outbox) -> None:
     outbox.open(call)
     try:
         client = LLMClient(**request["client"])
+        if request["op"] == "route":
+            outbox.end(call, {"provider": await client.route(request["model"])})
+            return
         if request["op"] == "count":
             outbox.end(call, {"tokens": await client.count(request["model"], request["messages"])})
             return
+        if request["op"] == "vision":
+            outbox.end(call, {"vision": await client.accepts_images(request["model"])})
+            return
         if request["op"] == "complete":
-            outbox.end(call, {"text": await client.complete(request["model"], request["messages"])})
+            reply = await client.complete(request["model"], request["messages"])
+            outbox.end(call, {"text": reply.text, "usage": reply.usage.model_dump(mode="json")})
             return
         async for chunk in client.stream(request["model"], request["messages"], stop=request.get("stop")):
             if chunk.text:

@@ -19,7 +19,7 @@ from contextlib import aclosing, suppress
 from typing import Any
 
 from ..models import Usage
-from .llm import LLMChunk, LLMClient, LLMError, estimate_tokens, missing_api_key
+from .llm import Completion, LLMChunk, LLMClient, LLMError, estimate_tokens, missing_api_key
 from .llm_worker import LINE_LIMIT
 
 STOP_WAIT = 5.0  # seconds a worker gets to end its calls after its input closes
@@ -106,7 +106,8 @@ class ModelWorker:
         try:
             await asyncio.wait_for(asyncio.shield(self._reader), STOP_WAIT)
         except asyncio.TimeoutError:
-            self.proc.kill()
+            with suppress(ProcessLookupError):  # it exited just now (a busy machine): nothing to kill
+                self.proc.kill()
             await self._reader
 
 
@@ -160,8 +161,9 @@ class WorkerLLMClient(LLMClient):
             if message.get("usage") is not None:
                 yield LLMChunk(usage=Usage(**message["usage"]))
 
-    async def complete(self, model: str, messages: list[dict]) -> str:
-        return str((await self._outcome("complete", model, messages)).get("text") or "")
+    async def complete(self, model: str, messages: list[dict]) -> Completion:
+        reply = await self._outcome("complete", model, messages)
+        return Completion(str(reply.get("text") or ""), Usage(**reply.get("usage") or {}))
 
     async def count(self, model: str, messages: list[dict]) -> int:
         """Tokens of these messages, counted in the worker: the server never loads litellm's tokenizers.
@@ -172,19 +174,32 @@ class WorkerLLMClient(LLMClient):
             self.workers.log.debug("DSAgent: tokens estimated, not counted: %s", e)
         return estimate_tokens(messages)
 
-    async def _outcome(self, op: str, model: str, messages: list[dict]) -> dict[str, Any]:
-        """The last message of a call that answers all at once (``complete``, ``count``)."""
-        async with aclosing(self._call(op, model, messages, None)) as replies:
+    async def accepts_images(self, model: str) -> bool:
+        """Asked in the worker, which has litellm loaded: the server does not load it for this."""
+        try:
+            return bool((await self._outcome("vision", model, []))["vision"])
+        except LLMError as e:
+            self.workers.log.debug("DSAgent: %s treated as a model without vision: %s", model, e)
+        return False
+
+    async def route(self, model: str) -> str:
+        """Where litellm sends ``model``, asked in the worker: the server never imports litellm for it."""
+        return str((await self._outcome("route", model, [], keyed=False))["provider"])
+
+    async def _outcome(self, op: str, model: str, messages: list[dict], *, keyed: bool = True) -> dict[str, Any]:
+        """The last message of a call that answers all at once (``complete``, ``count``, ``vision``, ``route``)."""
+        async with aclosing(self._call(op, model, messages, None, keyed=keyed)) as replies:
             async for message in replies:
                 if message.get("end"):
                     return message
         raise LLMError(f"model call for {model} ended without a reply")
 
     async def _call(
-        self, op: str, model: str, messages: list[dict], stop: list[str] | None
+        self, op: str, model: str, messages: list[dict], stop: list[str] | None, *, keyed: bool = True
     ) -> AsyncIterator[dict[str, Any]]:
-        """The worker's messages for one call, up to its end; its error raised as ``LLMError``."""
-        missing = missing_api_key(model, self.api_base)
+        """The worker's messages for one call, up to its end; its error raised as ``LLMError``.
+        ``keyed``: the call needs the provider's key (all but ``route``)."""
+        missing = missing_api_key(model, self.api_base) if keyed else None
         if missing:  # as in process: at once, without starting anything
             raise LLMError(f"no API key for model {model}: set {missing} or pick another model")
         worker = await self.workers.get()

@@ -90,6 +90,14 @@ _HONESTY = """\
 what failed and what the user can do, instead of working around it with made-up values.
 - Report numbers exactly as the code printed them."""
 
+_VISION = """\
+## You see the figures
+When your code displays figures (plt.show(), display(), a plot as the cell's last value), the images \
+come with the next message, downscaled. Look at them before you go on: fix an empty or wrong plot, \
+overlapping or unreadable labels, a legend hiding the data, a scale that hides the trend; and describe \
+in your answer what the figures show, consistently with the numbers. Only the latest figures stay in \
+the conversation (earlier ones are replaced by a note). Images from the user's notebook may come with \
+the user's message too."""
 
 _NEW_KERNEL = """\
 ## The kernel is new
@@ -112,12 +120,14 @@ def build_system_prompt(
     notebook: str | None = None,
     workspace: str | None = None,
     notebook_view: str = "",
+    sees_images: bool = False,
 ) -> str:
     """The full system prompt for one model call.
 
     ``kernel_notice`` says what happened to the kernel. ``notebook``: the session works in that
     notebook's kernel, whose working directory is the notebook's folder; ``workspace`` is the session
     folder as seen from there. ``notebook_view``: the user's notebook, already formatted and capped.
+    ``sees_images``: the model is shown the figures its cells display.
     """
     today = today or date.today()
     context = kernel_context.strip() or "No kernel state is available yet."
@@ -134,6 +144,7 @@ def build_system_prompt(
             _PROTOCOL,
             where,
             _HONESTY,
+            *([_VISION] if sees_images else []),
             *([notebook_view] if notebook_view else []),
             *([kernel_notice] if kernel_notice else []),
             f"## What the kernel holds now\n{context}",

@@ -30,6 +30,7 @@ class Round:
     result: ExecutionResult | None = None
     executing: bool = False
     usage: Usage | None = None
+    images_seen: int = 0  # images in the conversation this round's model call was given
     steer: str | None = None  # replaces the next prompt: a human redirected the task
     note: str | None = None  # put before the next prompt: what a human decided on the way
     decisions: list[dict[str, Any]] = field(default_factory=list)
@@ -45,14 +46,15 @@ class Round:
             return decision
         return None
 
-    def next_prompt(self, feedback_chars: int) -> str:
-        """The user message that follows this round: a human's steer, the cell's outcome, or "go on"."""
+    def next_prompt(self, feedback_chars: int, images: str | None = None) -> str:
+        """The user message that follows this round: a human's steer, the cell's outcome, or "go on";
+        ``images``: the outcome's sentence about the cell's images, for a model that is shown them."""
         if self.steer:
             prompt = self.steer
         elif self.result is None:
             prompt = CONTINUE
         else:
-            prompt = execution_feedback(self.result, feedback_chars)
+            prompt = execution_feedback(self.result, feedback_chars, images)
         return f"{self.note}\n{prompt}" if self.note else prompt
 
     def close(self, plan: PlanResponse | None, *, last: bool, max_rounds: int) -> RoundResult:
@@ -82,6 +84,7 @@ class Round:
             usage=self.usage,
             stop_reason=stop,
             hitl=self.decisions,
+            images_seen=self.images_seen,
         )
 
     def stopped(self, plan: PlanResponse | None, reason: str, answer: str) -> dict[str, Any]:
@@ -97,6 +100,7 @@ class Round:
             usage=self.usage,
             stop_reason=reason,
             hitl=self.decisions,
+            images_seen=self.images_seen,
         ).model_dump(mode="json")
 
 

@@ -14,14 +14,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..models import ExecutionResult, HITLAction, KernelState, PlanResponse, Usage
+from ..models import ExecutionResult, HITLAction, KernelState, NotebookContext, PlanResponse, Usage
+from ..settings import VisionSettings
 from .conversation import execution_feedback
 from .hitl import Decision, HITLGate, Pause, PauseKind
 from .llm import LLMClient, LLMError
+from .notebook_context import describe_notebook
 from .outputs import OutputSink
 from .prompt import build_system_prompt, describe_kernel
 from .protocol import parse_plan, parse_reply
 from .rounds import Round, add_usage
+from .vision import cell_pictures, count_images, drop_images, notebook_pictures, sees_images, with_pictures
 
 STOP = ["</code>", "</answer>"]
 ABORTED = "Task aborted by user."
@@ -53,6 +56,7 @@ class RunConfig:
     feedback_chars: int = 10_000
     notebook: str | None = None  # the user's notebook whose kernel the agent works in
     workspace: str | None = None  # the session folder, relative to that kernel's working directory
+    vision: VisionSettings = field(default_factory=VisionSettings)
 
 
 class Rejected(Exception):
@@ -72,8 +76,10 @@ class AgentRunner:
     executor: Executor
     config: RunConfig
     history: Callable[[], Awaitable[list[dict[str, str]]]] | None = None
-    notebook: Callable[[], Awaitable[str]] | None = None  # the user's notebook for the prompt, read once per task
+    # the user's notebook for the prompt (and its images for a model that sees them), read once per task
+    notebook: Callable[[], Awaitable[NotebookContext | None]] | None = None
     notebook_view: str = ""
+    sees_images: bool = False  # the model is shown images (decided on the first round)
     gate: HITLGate | None = None
     # after each round that leaves the task open, given the task's usage so far: the ``error`` event
     # that ends the task (a spending limit reached), or None to go on
@@ -82,6 +88,14 @@ class AgentRunner:
     usage: Usage = field(default_factory=Usage)
     approved_steps: list[str] | None = None
     kernel_notice: str | None = None  # what happened to the kernel since the history's turns
+    charged: Usage | None = None  # model calls made for the next round besides its reply (a summary)
+
+    def charge(self, usage: Usage) -> None:
+        """Count a model call made for the task outside its rounds' replies: in the task's usage (its
+        budget) and in the usage of the round it was made for, which the ledger and the session's
+        cost count."""
+        add_usage(self.usage, usage)
+        self.charged = usage if self.charged is None else self.charged.plus(usage)
 
     async def run(self, message: str) -> AsyncIterator[AgentEvent]:
         """Yield every event of the task, ending with ``done`` (after ``error`` on failure or when the
@@ -102,7 +116,8 @@ class AgentRunner:
                     yield AgentEvent("error", stop)
                     break
                 messages.append({"role": "assistant", "content": current.content})
-                messages.append({"role": "user", "content": current.next_prompt(self.config.feedback_chars)})
+                drop_images(messages)  # only the latest round's images stay
+                messages.append({"role": "user", "content": await self._next_message(current)})
         except asyncio.CancelledError:
             _uncancel()
             if current.executing:
@@ -114,7 +129,7 @@ class AgentRunner:
             yield AgentEvent("error", {"error": str(e)})
         yield AgentEvent("done", {"usage": self.usage.model_dump(mode="json")})
 
-    async def _round(self, current: Round, messages: list[dict[str, str]]) -> AsyncIterator[AgentEvent]:
+    async def _round(self, current: Round, messages: list[dict[str, Any]]) -> AsyncIterator[AgentEvent]:
         """Ask the model, then run its code: the events of one round up to ``round_complete``."""
         async for event in self._ask(current, messages):
             yield event
@@ -152,34 +167,60 @@ class AgentRunner:
             if not self._error_decision(current):
                 return
 
-    async def _ask(self, current: Round, messages: list[dict[str, str]]) -> AsyncIterator[AgentEvent]:
+    async def _ask(self, current: Round, messages: list[dict[str, Any]]) -> AsyncIterator[AgentEvent]:
         yield AgentEvent("thinking", {"message": "Processing...", "round": current.number})
         # let subscribers send it now: nothing below suspends before the model call's setup, which is
         # milliseconds of CPU (the first event of a task waited for all of it)
         await asyncio.sleep(0)
-        if current.number == 1 and self.history is not None:
-            messages[:0] = await self.history()
-        if current.number == 1 and self.notebook is not None:
-            self.notebook_view = await self.notebook()
+        if current.number == 1:
+            await self._first_round(messages)
+        current.usage, self.charged = self.charged, None  # the round's usage starts with what it charged
         # later rounds reuse what came back with the last cell; the first asks the kernel (unless it
         # has been silent since its last description)
         state = await self.executor.state(reuse=current.number > 1)
         system = build_system_prompt(
             describe_kernel(state), workspace_reachable=state.workspace_reachable, kernel_notice=self.kernel_notice,
             notebook=self.config.notebook, workspace=self.config.workspace, notebook_view=self.notebook_view,
+            sees_images=self.sees_images,
         )
         prompt = [{"role": "system", "content": system}, *messages]
+        current.images_seen = sum(count_images(m["content"]) for m in messages)
         parts: list[str] = []
         async for chunk in self.llm.stream(self.config.model, prompt, stop=STOP):
             if chunk.text:
                 parts.append(chunk.text)
                 yield AgentEvent("llm_delta", {"delta": chunk.text, "round": current.number})
             if chunk.usage is not None:
-                current.usage = chunk.usage
+                current.usage = chunk.usage if current.usage is None else current.usage.plus(chunk.usage)
                 add_usage(self.usage, chunk.usage)
         current.content = "".join(parts)
         yield AgentEvent("llm_response", {"content": current.content, "round": current.number})
         current.reply = parse_reply(current.content)
+
+    async def _first_round(self, messages: list[dict[str, Any]]) -> None:
+        """Load what the task starts from: the earlier conversation, the user's notebook (whose images go
+        with the task's message, for a model that sees them)."""
+        task = messages[-1]
+        if self.history is not None:
+            messages[:0] = await self.history()
+        self.sees_images = await sees_images(self.llm, self.config.model, self.config.vision.mode)
+        context = await self.notebook() if self.notebook is not None else None
+        if context is None:
+            return
+        self.notebook_view = describe_notebook(context, self.config.notebook)
+        if self.sees_images:
+            note, pictures = await notebook_pictures(task["content"], context, self.config.vision)
+            if pictures:
+                task["content"] = with_pictures(f"{task['content']}\n\n{note}", pictures)
+
+    async def _next_message(self, current: Round) -> str | list[dict[str, Any]]:
+        """The next user message: the cell's outcome, with the images it displayed for a model that sees them."""
+        result = current.result
+        feedback_chars = self.config.feedback_chars
+        if not (self.sees_images and current.steer is None and result is not None and result.success and result.images):
+            return current.next_prompt(feedback_chars)
+        note, pictures = await cell_pictures(result.images, self.config.vision)
+        return with_pictures(current.next_prompt(feedback_chars, images=note), pictures)
 
     async def _execute(self, current: Round) -> AsyncIterator[AgentEvent]:
         assert current.code is not None

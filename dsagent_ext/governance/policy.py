@@ -19,6 +19,12 @@ class PolicyViolation(ValueError):
     http_status = 400
 
 
+class UnroutableModel(ValueError):
+    """A model name litellm sends to no provider with the server's settings: 400, with litellm's reason."""
+
+    http_status = 400
+
+
 def matches(model: str, patterns: Iterable[str]) -> bool:
     """``model`` is one of ``patterns``: exact names or fnmatch globs (``ollama/*``), case-sensitive
     like litellm's names."""

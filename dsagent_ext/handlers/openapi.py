@@ -89,7 +89,7 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
         ),
         "post": Operation(
             "Create a session (attached to a notebook with notebook_path: it works in that notebook's kernel; "
-            "400: also a model or HITL mode outside the admin's policy)",
+            "400: also a model or HITL mode outside the admin's policy, or a model name litellm routes to no provider)",
             m.SessionResponse, 201, m.CreateSessionRequest, errors=(400, 404, 409, 422),
         ),
     },
@@ -112,7 +112,7 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
         "get": Operation("Get a session", m.SessionResponse),
         "put": Operation(
             "Change name, status, model, HITL mode or notebook (notebook_path null detaches; status archived: "
-            "as POST .../archive; 400: also outside the admin's policy)",
+            "as POST .../archive; 400: also outside the admin's policy, or a model name litellm routes to no provider)",
             m.SessionResponse, body=m.UpdateSessionRequest, errors=(400, 404, 409, 422),
         ),
         "delete": Operation("Delete a session, its kernel and its folder (a notebook's kernel keeps running)", status=204),
@@ -193,7 +193,8 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
     },
     f"{S}/chat": {
         "post": Operation(
-            "Run a task to its end; the last round's fields plus every round", m.ChatResponse, body=m.ChatRequest,
+            "Run a task to its end; the last round's fields plus every round (502: the model failed when called, "
+            "e.g. its provider refused the request)", m.ChatResponse, body=m.ChatRequest,
             errors=(400, 404, 409, 422, 429, 502),
         )
     },

@@ -139,5 +139,7 @@ class TurnsHandler(DSAgentHandler):
         session = self.session(session_id)
         limit = self.query_int("limit", 50, low=1, high=200)
         offset = self.query_int("offset", 0, low=0)
-        page, total = turns_page(session.events.read(), offset, limit)
-        self.reply(TurnsResponse(turns=page, total=total, has_more=offset + limit < total))
+        events = session.events.read()
+        page, total = turns_page(events, offset, limit)
+        last = events[-1]["seq"] if events else 0
+        self.reply(TurnsResponse(turns=page, total=total, has_more=offset + limit < total, last_event_id=last))

@@ -91,6 +91,11 @@ class RoundResult(ChatResponseModel):
         "``interrupted``: the server stopped without closing the task (killed), and closed it when it started again.",
     )
     hitl: list[HITLDecision] = Field(default_factory=list, description="Human decisions taken in this round.")
+    images_seen: int = Field(
+        default=0,
+        description="Images the model was shown with this round's request: the figures the previous round's cell "
+        "displayed, or the user's notebook images that came with the task's message (0 for a model without vision).",
+    )
 
 
 class ChatResponse(ChatResponseModel):
@@ -113,6 +118,11 @@ class TurnsResponse(Model):
     turns: list[ConversationTurn]
     total: int
     has_more: bool
+    last_event_id: int = Field(
+        default=0,
+        description="Seq of the session's last logged event when this page was read: a client showing the "
+        "history follows what happens next from it (``Last-Event-ID`` on ``GET .../chat/stream``).",
+    )
 
 
 class WSClientMessage(Body):

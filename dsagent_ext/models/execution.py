@@ -67,3 +67,13 @@ class Usage(Model):
     completion_tokens: int = 0
     total_tokens: int = 0
     cost_usd: float | None = None
+
+    def plus(self, other: Usage) -> Usage:
+        """Both calls' usage together (the cost is known when either's is)."""
+        cost = None if self.cost_usd is None and other.cost_usd is None else (self.cost_usd or 0.0) + (other.cost_usd or 0.0)
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            total_tokens=self.total_tokens + other.total_tokens,
+            cost_usd=cost,
+        )

@@ -36,6 +36,11 @@ class KernelState(Model):
         description="The session's history was built in a kernel process that is gone: this one (or the one "
         "its next use starts) has none of its variables. ``POST .../kernel/restore`` replays them.",
     )
+    lacks_state: bool = Field(
+        default=False,
+        description="The kernel has not got everything the history built: it is new, or it was used after "
+        "replacing a kernel whose work no restore brought back. ``POST .../kernel/restore`` rebuilds it.",
+    )
 
 
 RESTORE_EVENT = "restore_progress"

@@ -14,7 +14,7 @@ from typing import Any
 from ..engine.hitl import HITLGate
 from ..engine.kernel import KernelSession
 from ..engine.prompt import describe_kernel
-from ..models import FileCategory
+from ..models import FileCategory, KernelState
 from ..store.events import EventLog
 from ..store.records import SessionRecord
 
@@ -23,7 +23,8 @@ MESSAGE_EVENTS = frozenset({"user_message", "llm_response", "code_result", "summ
 # too fine-grained to log: the llm_response carries the text, the code_result the outputs
 STREAM_ONLY = frozenset({"llm_delta", "code_output"})
 # history, not part of the reference's event stream; ``kernel_new``: from here on the history is built
-# in a kernel that started empty (a new process, or a reset), so a restore replays the cells after it
+# in a kernel that started empty (a new process, or a reset: ``reset`` true, and a restore replays the
+# cells after it only; a new process lost state a restore rebuilds from the cells before it too)
 LOG_ONLY = frozenset({"user_message", "summary", "kernel_new"})
 
 
@@ -85,6 +86,12 @@ class Session:
         built_in = self.record.kernel_incarnation
         return built_in is not None and self.kernel.incarnation != built_in
 
+    @property
+    def kernel_lacks_state(self) -> bool:
+        """The kernel has not got all the history built: it is new, or it was used after replacing
+        a kernel whose work no restore brought back. A restore rebuilds it."""
+        return self.kernel_is_new or self.record.kernel_state_lost
+
     def follow_kernel(self, *, emptied: bool = False) -> None:
         """Note in the record which kernel the history now builds on, and what it holds.
 
@@ -96,7 +103,8 @@ class Session:
             return
         previous = self.record.kernel_incarnation
         if emptied or (previous is not None and incarnation != previous):  # (the first kernel needs no mark)
-            self.publish("kernel_new", {"incarnation": incarnation, "previous": previous})
+            self.publish("kernel_new", {"incarnation": incarnation, "previous": previous, "reset": emptied})
+            self.record.kernel_state_lost = not emptied
         self.adopt_kernel()
 
     def adopt_kernel(self) -> None:
@@ -105,6 +113,10 @@ class Session:
         self.record.kernel_incarnation = self.kernel.incarnation
         self.record.kernel_names = [v.name for v in state.variables]
         self.record.kernel_description = describe_kernel(state)
+
+    def describe(self, state: KernelState) -> KernelState:
+        """``state`` with what the session knows of it: whether it is new, whether it lacks state."""
+        return state.model_copy(update={"is_new": self.kernel_is_new, "lacks_state": self.kernel_lacks_state})
 
     def publish(self, event: str, data: dict[str, Any]) -> dict[str, Any]:
         """Log an event (unless stream-only) and hand it to every live subscriber."""

@@ -1,9 +1,11 @@
 """Kernel restore: rebuild a session's kernel by replaying, in a fresh kernel, the cells of its history.
 
-After a server restart, a crash, a cull or a reset a session's history is all there but its kernel is
-new and empty. A restore runs, in order, the cells that succeeded since the kernel the history builds
-on started empty (the last ``kernel_new`` in the log), in a kernel that has run nothing but the
-agent's setup (it is restarted first otherwise). It is a run of the session like a task: one at a
+After a server restart, a crash or a cull a session's history is all there but its kernel is new
+and empty. A restore runs, in order, the cells that succeeded since the history last started from an
+empty namespace on purpose (the last reset, a ``kernel_new`` marked ``reset``): those of the kernels
+that are gone, then those run since in the current one (the agent or the user may have used the new
+kernel before the restore), in a kernel that has run nothing but the agent's setup (it is restarted
+first otherwise). It is a run of the session like a task: one at a
 time, cancelled like one, its ``restore_progress`` events logged and handed to the session's
 subscribers; they never become ``code_executing``/``code_result`` events, so the notebook, the
 messages and the next restore see each cell once.
@@ -67,12 +69,16 @@ class Plan:
 
 
 def history_cells(events: Iterable[dict[str, Any]]) -> list[Cell]:
-    """The cells that succeeded since the history's kernel started empty, in order."""
+    """The cells that succeeded since the last reset, in order, whichever kernel process ran them.
+
+    A new process (a restart, a crash, a cull) loses state the history still stands for; only a
+    reset empties the namespace on purpose.
+    """
     cells: list[Cell] = []
     code = None
     for record in events:
         event, data = record["event"], record["data"]
-        if event == "kernel_new":
+        if event == "kernel_new" and data.get("reset"):
             cells = []
         elif event == "code_executing":
             code = data.get("code")
@@ -224,7 +230,8 @@ class RestoreService:
         state = await session.kernel.state()
         if progress.status == "completed":
             session.adopt_kernel()
-        progress.kernel = state.model_copy(update={"is_new": session.kernel_is_new})
+            session.record.kernel_state_lost = False
+        progress.kernel = session.describe(state)
         session.record.kernel_variables = len(progress.kernel.variables)
         try:
             await self.sessions.save(session)

@@ -14,10 +14,10 @@ from typing import Any
 from jupyter_core.utils import ensure_async
 
 from ..engine.conversation import history_from_turns, summary_request
-from ..engine.llm import LLMClient, LLMError, missing_api_key
+from ..engine.llm import LLMClient, LLMError, missing_api_key, surely_routed
 from ..engine.model_workers import ModelWorkers, WorkerLLMClient
-from ..engine.notebook_context import describe_notebook
 from ..engine.runner import AgentRunner, RunConfig
+from ..governance.policy import UnroutableModel
 from ..governance.spending import LimitReached, Spending, session_spent
 from ..models import ChatResponse, NotebookContext, RoundResult, Usage
 from ..settings import RunSettings
@@ -135,6 +135,23 @@ class RunService:
             return LLMClient(*options, timeout=model.timeout, fast_path=model.fast_path)
         return WorkerLLMClient(self.workers, *options, timeout=model.timeout, fast_path=model.fast_path)
 
+    async def check_route(self, model: str) -> None:
+        """``UnroutableModel`` (400) for a name litellm sends to no provider with the server's settings.
+
+        litellm's own routing decides, asked where model calls run (a model worker: the server never
+        imports litellm for it; the worker then serves the session's first task). The admin's list and
+        default are taken as configured, and names litellm surely routes are not asked about: the first
+        question starts a worker, seconds of importing litellm, which a create should rarely wait for."""
+        settings = self.settings.model
+        if model == settings.default_model or model in settings.admin_models:
+            return
+        if surely_routed(model, settings.api_base):
+            return
+        try:
+            await self.llm().route(model)
+        except LLMError as e:
+            raise UnroutableModel(f"Model {model} cannot be used on this server: {e}") from None
+
     async def stop(self) -> None:
         """Server stop, after the runs ended: the model workers exit."""
         if self.workers is not None:
@@ -167,6 +184,7 @@ class RunService:
             RunConfig(
                 model=model, max_rounds=self.settings.max_rounds, code_timeout=self.settings.code_timeout,
                 notebook=session.record.notebook_path, workspace=self.sessions.workspace_from_notebook(session),
+                vision=self.settings.vision,
             ),
             gate=session.gate,
             budget=lambda usage: self.spending.over(user, spent, usage),
@@ -175,7 +193,7 @@ class RunService:
         self.sessions.reactivate(session)  # saved with the first round
         restore = self.restores.plan(session) if self.restores.wanted(session) else None
         if notebook is not None or session.record.notebook_path:
-            runner.notebook = lambda: self._notebook_view(session, notebook)
+            runner.notebook = lambda: self._notebook(session, notebook)
         start = session.publish("user_message", {"message": message})
         subscription = Subscription(session, start["seq"])
         session.run = asyncio.ensure_future(self._drive(session, runner, message, user, restore))
@@ -280,15 +298,17 @@ class RunService:
         keep = len(turns) - KEEP_TURNS
         older = history_from_turns(turns[covered:keep], limit, summary and summary["content"])
         try:
-            text = await runner.llm.complete(model, summary_request(older, limit))
+            reply = await runner.llm.complete(model, summary_request(older, limit))
         except LLMError as e:  # keep going on the recent turns alone rather than fail the task
             self.log.warning("DSAgent: could not summarise session %s: %s", session.id, e)
             return history_from_turns(turns[keep:], limit, summary and summary["content"])
-        session.publish("summary", {"content": text, "turns": keep, "tokens_before": tokens})
-        return history_from_turns(turns[keep:], limit, text)
+        runner.charge(reply.usage)  # a model call of this task: its first round's usage shows it
+        usage = reply.usage.model_dump(mode="json")
+        session.publish("summary", {"content": reply.text, "turns": keep, "tokens_before": tokens, "usage": usage})
+        return history_from_turns(turns[keep:], limit, reply.text)
 
-    async def _notebook_view(self, session: Session, notebook: NotebookContext | None) -> str:
-        """The notebook section of the prompt: the client's live cells, else the saved notebook."""
+    async def _notebook(self, session: Session, notebook: NotebookContext | None) -> NotebookContext | None:
+        """The user's notebook for the model: the client's live cells, else the saved notebook."""
         path = session.record.notebook_path
         if notebook is None and path:
             try:
@@ -296,8 +316,8 @@ class RunService:
                 notebook = NotebookContext(cells=model["content"]["cells"])
             except Exception as e:  # the task goes on without it
                 self.log.warning("DSAgent: could not read notebook %s for session %s: %s", path, session.id, e)
-                return ""
-        return describe_notebook(notebook, path) if notebook is not None else ""
+                return None
+        return notebook
 
     def _last_task_start(self, session: Session) -> int:
         starts = [r["seq"] for r in session.events.read() if r["event"] == "user_message"]

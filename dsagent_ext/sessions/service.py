@@ -12,6 +12,7 @@ import logging
 import posixpath
 import shutil
 from datetime import datetime
+from collections.abc import Awaitable, Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -63,6 +64,9 @@ class SessionService:
         self.kernel_manager = kernel_manager
         self.log = log
         self._sessions: dict[str, Session] = {}
+        # raises ``UnroutableModel`` for a name litellm sends nowhere (``RunService.check_route``, which
+        # asks where litellm runs); None: names are only checked against the policy
+        self.route_model: Callable[[str], Awaitable[None]] | None = None
         self.cells = NotebookCells(settings.notebook, contents_manager, self.save, log)
         self.attachments = Attachments(
             settings.notebook,
@@ -192,13 +196,19 @@ class SessionService:
 
     # --- changes ---------------------------------------------------------------------------------
 
+    async def check_model(self, model: str) -> None:
+        """400 for a model outside the policy, or one litellm can send to no provider."""
+        self.policy.check_model(model)
+        if self.route_model is not None:
+            await self.route_model(model)
+
     async def create(self, request: CreateSessionRequest) -> Session:
         """Create folders and record, then boot the kernel in the background; 400 outside the policy.
 
         A session attached to a notebook answers with the notebook's kernel id: found (or started)
         before the answer, so a client sees at once which kernel it shares.
         """
-        self.policy.check_model(request.model or self.settings.default_model)
+        await self.check_model(request.model or self.settings.default_model)
         self.policy.check_hitl_mode(request.hitl_mode or self.policy.default_hitl_mode)
         if request.notebook_path is None:
             return await self._create(request, None, None)
@@ -264,10 +274,10 @@ class SessionService:
         if session.kernel_start is not None:
             await asyncio.gather(session.kernel_start, return_exceptions=True)
         if not session.kernel.is_alive:
-            return session.kernel.snapshot.model_copy(update={"is_running": False, "is_new": session.kernel_is_new})
+            return session.describe(session.kernel.snapshot.model_copy(update={"is_running": False}))
         state = await session.kernel.state()
         await self._count_variables(session, state)
-        return state.model_copy(update={"is_new": session.kernel_is_new})
+        return session.describe(state)
 
     async def execute(self, session: Session, code: str, timeout: float | None = None) -> ExecutionResult:
         """Run code for a client, outside any agent task; logged like the agent's own cells.
@@ -326,7 +336,7 @@ class SessionService:
         when a model or mode lies outside the policy (400). ``notebook_path`` counts when present,
         even as ``null`` (detach)."""
         if request.model is not None:
-            self.policy.check_model(request.model)
+            await self.check_model(request.model)
         if request.hitl_mode is not None:
             self.policy.check_hitl_mode(request.hitl_mode)
         if "notebook_path" in request.model_fields_set:

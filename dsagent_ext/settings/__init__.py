@@ -13,6 +13,7 @@ from typing import Literal
 from ..models import HITLMode
 
 RestoreMode = Literal["off", "ask", "auto"]
+VisionMode = Literal["auto", "on", "off"]
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class ModelSettings:
     timeout: float  # seconds per attempt
     workers: int  # model worker processes; 0: calls in the server process
     fast_path: bool  # our own stream reader for OpenAI-compatible and Anthropic models
+    admin_models: tuple[str, ...] = ()  # the admin's list (``models``): names taken as configured
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,15 @@ class SessionSettings:
 
 
 @dataclass(frozen=True)
+class VisionSettings:
+    """When the model is shown the figures (and the user's notebook images), how many, how large."""
+
+    mode: VisionMode = "auto"  # auto: when litellm knows the model accepts images
+    max_side: int = 1024  # px on an image's long side
+    max_images: int = 4  # per model request
+
+
+@dataclass(frozen=True)
 class RunSettings:
     """Agent tasks: their bounds and their model calls."""
 
@@ -85,6 +96,7 @@ class RunSettings:
     code_timeout: float
     context_tokens: int  # earlier conversation sent verbatim before older turns are summarised
     model: ModelSettings
+    vision: VisionSettings = VisionSettings()
 
 
 @dataclass(frozen=True)

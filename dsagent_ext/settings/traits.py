@@ -23,6 +23,7 @@ from . import (
     RunSettings,
     SessionSettings,
     SpendingSettings,
+    VisionSettings,
 )
 
 
@@ -284,6 +285,35 @@ class DSAgentSettings(HasTraits):
     def _model_fast_path_default(self) -> bool:
         return (_env("DSAGENT_MODEL_FAST_PATH") or "true").lower() not in {"0", "false", "no", "off"}
 
+    vision = Enum(
+        ["auto", "on", "off"],
+        help="""Whether the model is shown the figures the agent's cells display (and the user's notebook images
+        it is asked about): ``auto`` when litellm knows the model accepts images, ``on`` for any model (a local
+        or unknown vision model), ``off`` never. Falls back to DSAGENT_VISION, then ``auto``.""",
+    ).tag(config=True)
+    vision_max_side = Integer(
+        help="Pixels of an image's long side as the model is shown it, at most. DSAGENT_VISION_MAX_SIDE, then 1024.",
+    ).tag(config=True)
+    vision_max_images = Integer(help="Images per model request, at most. DSAGENT_VISION_MAX_IMAGES, then 4.").tag(config=True)
+
+    @default("vision")
+    def _vision_default(self) -> str:
+        return _env("DSAGENT_VISION", "auto").lower()
+
+    @default("vision_max_side")
+    def _vision_max_side_default(self) -> int:
+        return int(_env("DSAGENT_VISION_MAX_SIDE", "1024"))
+
+    @default("vision_max_images")
+    def _vision_max_images_default(self) -> int:
+        return int(_env("DSAGENT_VISION_MAX_IMAGES", "4"))
+
+    @validate("vision_max_side", "vision_max_images")
+    def _validate_vision_limits(self, proposal: dict) -> int:
+        if proposal["value"] < 1:
+            raise ValueError(f"{proposal['trait'].name} must be >= 1")
+        return proposal["value"]
+
     hitl_timeout = Float(
         help="""Seconds a human-in-the-loop pause waits before it counts as a reject.
         Falls back to DSAGENT_HITL_TIMEOUT, then 1800.""",
@@ -380,6 +410,7 @@ class DSAgentSettings(HasTraits):
             timeout=self.model_timeout,
             workers=self.model_workers,
             fast_path=self.model_fast_path,
+            admin_models=tuple(self.models),
         )
 
     def policy_settings(self) -> PolicySettings:
@@ -420,6 +451,7 @@ class DSAgentSettings(HasTraits):
             code_timeout=self.code_timeout,
             context_tokens=self.context_tokens,
             model=self.model_settings(),
+            vision=VisionSettings(self.vision, self.vision_max_side, self.vision_max_images),
         )
 
     def restore_settings(self) -> RestoreSettings:

@@ -37,6 +37,9 @@ class SessionRecord(Model):
     kernel_incarnation: str | None = None
     kernel_names: list[str] = []
     kernel_description: str = ""
+    # cells of the history ran in a kernel process that is gone, and no complete restore (nor a
+    # reset) has come since: the running kernel lacks what they built even once it is used
+    kernel_state_lost: bool = False
     notebook_path: str | None = None  # the user's notebook whose kernel the session works in
     written_through: int | None = None  # seq of the last event whose cell is in that notebook
 

@@ -109,3 +109,11 @@ def test_model_picker_and_spending_footer(panel, fake, lab):
     )
     expect(field).to_have_value(picked)
     assert lab.api("GET", f"api/sessions/{sid}")["model"] == picked
+    # a typed name litellm routes to no provider: the server's reason shows, and nothing changes
+    field.fill("nonexistent/abc")
+    field.press("Enter")
+    expect(root.locator(".jp-dsagent-banner")).to_contain_text(
+        "Model nonexistent/abc cannot be used on this server: LLM Provider NOT provided"
+    )
+    expect(field).to_have_value(picked)
+    assert lab.api("GET", f"api/sessions/{sid}")["model"] == picked

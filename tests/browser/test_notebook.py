@@ -250,3 +250,25 @@ def test_detach_and_switching_notebooks(panel, lab, notebook):
     expect(panel.root.get_by_label("Attached notebook", exact=True)).to_have_count(0)
     eventually(lambda: lab.api("GET", "api/sessions?notebook_path=analysis.ipynb")["sessions"] == [])
     assert other.path == "other.ipynb"
+
+
+def test_a_vision_model_sees_the_active_cells_chart(panel, fake, lab, notebook):
+    sid = attached_session(lab)["id"]
+    lab.api("PUT", f"api/sessions/{sid}", {"model": "gpt-4o"})  # litellm knows it accepts images
+    try:
+        index = notebook.append_code_cell("import matplotlib.pyplot as plt\nplt.plot([3, 1, 2])\nplt.show()")
+        notebook.run(index)
+        expect(notebook.cell(index).locator(".jp-OutputArea-output img")).to_be_visible()
+        fake.script("<answer>A line that falls, then rises.</answer>")
+        notebook.cell(index).locator(".jp-InputPrompt").click(button="right")
+        panel.page.locator(".lm-Menu-item", has_text="Explain with DSAgent").click()
+        expect(panel.root.locator(".jp-dsagent-user").last).to_have_text(f"Explain cell [{index}].")
+        panel.wait_done()
+        # the panel sent the active cell's image with the live notebook; it went to the model with the message
+        task = fake.requests[-1]["messages"][-1]
+        assert isinstance(task["content"], list), task["content"]
+        assert [p["type"] for p in task["content"]] == ["text", "image_url"]
+        assert f"notebook cell(s) [{index}]" in task["content"][0]["text"]
+        expect(panel.root.locator(".jp-dsagent-seen").last).to_have_text("The model looked at the figure")
+    finally:
+        lab.api("PUT", f"api/sessions/{sid}", {"model": "scripted"})

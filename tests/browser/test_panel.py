@@ -295,3 +295,25 @@ def test_rich_outputs_render_as_in_a_notebook(panel, fake):
     text = panel.console_text()
     assert "shown as text" in text and "month  sales" not in text
     panel.screenshot("11-rich-outputs")
+
+
+def test_the_round_shows_the_model_saw_the_figure(panel, fake, lab):
+    fake.script(
+        "<code>\nimport matplotlib.pyplot as plt\nplt.plot([1, 3, 2])\nplt.show()\n</code>",
+        "<answer>The line rises, then falls.",
+    )
+    panel.new_session("Vision")
+    lab.api("PUT", f"api/sessions/{session_id(lab, 'Vision')}", {"model": "gpt-4o"})  # litellm knows it accepts images
+    panel.send("plot it and tell me what you see")
+    panel.wait_done()
+    seen = panel.root.locator(".jp-dsagent-transcript .jp-dsagent-seen")
+    expect(seen).to_have_count(1)
+    expect(panel.root.locator('.jp-dsagent-round[data-round="2"] .jp-dsagent-seen')).to_have_text(
+        "The model looked at the figure"
+    )
+    assert isinstance(fake.requests[-1]["messages"][-1]["content"], list)  # the image went with the request
+    panel.reload()  # from /turns, the same
+    panel.open()
+    expect(panel.root.locator(".jp-dsagent-title")).to_have_text("Vision")
+    expect(panel.root.locator('.jp-dsagent-round[data-round="2"] .jp-dsagent-seen')).to_have_count(1)
+    panel.screenshot("12-model-saw-the-figure")

@@ -23,6 +23,8 @@ from test_serve import Served
 KEY = "hardening-key"
 MB = 1024 * 1024
 LONG = os.environ.get("DSAGENT_HARDENING_LONG", "").lower() in {"1", "true", "yes"}
+PORT_RACE = "zmq.error.ZMQError: Address already in use"  # a kernel's last words when a port was taken
+RESTARTED = "died while starting; starting it again"  # the server's warning when it starts one again
 
 
 def scaled(short: int, long: int) -> int:
@@ -63,6 +65,16 @@ class Server(Served):
         """Everything the server and its kernels have written so far."""
         return self.log.read_text(errors="replace")
 
+    def tracebacks(self) -> list[str]:
+        """The tracebacks in the log, but those of kernel processes that died binding a port another
+        process took as they started, when the server said it started them again."""
+        text = self.log_text()
+        found = [text[i : i + 3000] for i in _starts(text, "Traceback (most recent call last)")]
+        raced = [t for t in found if _last_line(t).startswith(PORT_RACE)]
+        if raced and RESTARTED not in text:  # a kernel died so and the server did not start it again
+            return found
+        return [t for t in found if t not in raced]
+
     def client(self, timeout: float = 60) -> httpx.Client:
         return httpx.Client(base_url=self.url, headers=self.headers, timeout=timeout)
 
@@ -72,6 +84,20 @@ class Server(Served):
         self.stop(signal.SIGKILL)
         for kernel in kernels:
             kernel.kill()
+
+
+def _starts(text: str, marker: str) -> list[int]:
+    starts, i = [], text.find(marker)
+    while i >= 0:
+        starts.append(i)
+        i = text.find(marker, i + 1)
+    return starts
+
+
+def _last_line(traceback: str) -> str:
+    """The exception line that ends a traceback: its first line after the header not indented."""
+    lines = traceback.splitlines()[1:]
+    return next((line for line in lines if line and not line[0].isspace()), "")
 
 
 def session(http: httpx.Client, **body: object) -> str:

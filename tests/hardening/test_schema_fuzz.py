@@ -89,5 +89,5 @@ def test_body_that_is_not_utf8(method, path, chat_session, http):
 def test_server_log_has_no_traceback(server):
     """Run last: a fault can be logged without reaching a response (a background kernel boot, a
     kernel dying as it starts), and a 500 logs one too."""
-    text = server.log_text()
-    assert "Traceback" not in text, text[text.find("Traceback") - 2000 : text.find("Traceback") + 3000]
+    found = server.tracebacks()  # a kernel that lost a port race as it started is started again: not a fault
+    assert not found, found[0]

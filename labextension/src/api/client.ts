@@ -128,9 +128,10 @@ export class DSAgentClient {
     return this.json('DELETE', [id]);
   }
 
-  /** Every round of the session, oldest first. */
-  async turns(id: string): Promise<Turn[]> {
+  /** Every round of the session, oldest first, and the id of its last event when they were read. */
+  async turns(id: string): Promise<{ turns: Turn[]; lastEventId: number }> {
     const turns: Turn[] = [];
+    let lastEventId = 0;
     for (;;) {
       const page = await this.json<TurnsPage>(
         'GET',
@@ -139,8 +140,9 @@ export class DSAgentClient {
         `?limit=200&offset=${turns.length}`
       );
       turns.push(...page.turns);
+      lastEventId = Math.max(lastEventId, page.last_event_id ?? 0);
       if (!page.has_more || page.turns.length === 0) {
-        return turns;
+        return { turns, lastEventId };
       }
     }
   }

@@ -112,6 +112,8 @@ export interface RoundResult {
   usage?: Usage | null;
   stop_reason?: string | null;
   hitl?: HITLDecision[];
+  /** Images the model was shown with this round's request (figures of the previous cell, notebook images). */
+  images_seen?: number;
 }
 
 export interface Turn extends RoundResult {
@@ -133,6 +135,8 @@ export interface KernelState {
   is_running: boolean;
   /** The history was built in a kernel that is gone: a restore replays it. */
   is_new?: boolean;
+  /** The kernel lacks state the history built (new, or used after a kernel that is gone). */
+  lacks_state?: boolean;
 }
 
 /** The data of a `restore_progress` event. */
@@ -152,6 +156,8 @@ export interface TurnsPage {
   turns: Turn[];
   total: number;
   has_more: boolean;
+  /** The session's last logged event when the page was read (absent from older servers). */
+  last_event_id?: number;
 }
 
 /** The `hitl_request` event. */

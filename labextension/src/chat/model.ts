@@ -42,6 +42,8 @@ export interface RoundItem {
   stopReason: string | null;
   usage: Usage | null;
   hitl: HITLDecision[];
+  /** Images the model was shown when it wrote this round's reply. */
+  imagesSeen: number;
 }
 
 export interface ErrorItem {
@@ -91,7 +93,14 @@ export const initialState: ChatState = {
 };
 
 export type ChatAction =
-  | { type: 'history'; turns: Turn[]; runningMessage?: string; runningRounds?: number }
+  | {
+      type: 'history';
+      turns: Turn[];
+      /** The last event the history covers: what comes after it is new. */
+      lastEventId?: number;
+      runningMessage?: string;
+      runningRounds?: number;
+    }
   | { type: 'send'; message: string }
   | { type: 'event'; event: AgentEvent; now: number }
   | { type: 'hitlStatus'; status: HITLStatus }
@@ -101,7 +110,12 @@ export type ChatAction =
 export function chatReducer(state: ChatState, action: ChatAction): ChatState {
   switch (action.type) {
     case 'history':
-      return fromHistory(action.turns, action.runningMessage, action.runningRounds);
+      return fromHistory(
+        action.turns,
+        action.runningMessage,
+        action.runningRounds,
+        action.lastEventId
+      );
     case 'send':
       return {
         ...state,
@@ -125,7 +139,12 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
 }
 
 /** Rounds from `/turns`; the rounds of a running task are left out (its stream replays them). */
-function fromHistory(turns: Turn[], runningMessage?: string, runningRounds = 0): ChatState {
+function fromHistory(
+  turns: Turn[],
+  runningMessage?: string,
+  runningRounds = 0,
+  lastEventId = 0
+): ChatState {
   let state: ChatState = { ...initialState, loaded: true };
   const done = runningMessage === undefined ? turns : turns.slice(0, turns.length - runningRounds);
   for (const turn of done) {
@@ -143,6 +162,8 @@ function fromHistory(turns: Turn[], runningMessage?: string, runningRounds = 0):
   }
   if (runningMessage !== undefined) {
     state = chatReducer(state, { type: 'send', message: runningMessage });
+  } else {
+    state = { ...state, lastEventId }; // (a running task's stream replays it from its start)
   }
   return state;
 }
@@ -195,7 +216,7 @@ function applyEvent(state: ChatState, event: AgentEvent, now: number): ChatState
   }
 }
 
-const RESTORE_ENDS = ['completed', 'failed', 'cancelled'];
+export const RESTORE_ENDS = ['completed', 'failed', 'cancelled'];
 
 /** A restore's step: updates the restore under way, or starts a new line. */
 function applyRestore(state: ChatState, progress: RestoreProgress): ChatState {
@@ -259,7 +280,8 @@ function updateRound(
       answer: null,
       stopReason: null,
       usage: null,
-      hitl: []
+      hitl: [],
+      imagesSeen: 0
     };
     return { ...state, items: [...state.items, change(item)] };
   }
@@ -302,7 +324,8 @@ function completeRound(state: ChatState, result: RoundResult): ChatState {
       answer: result.answer,
       stopReason: result.stop_reason ?? null,
       usage: result.usage ?? null,
-      hitl: result.hitl ?? []
+      hitl: result.hitl ?? [],
+      imagesSeen: result.images_seen ?? 0
     };
   });
   return { ...next, plan: result.plan ?? next.plan };

@@ -1,11 +1,13 @@
 /**
  * The chat of one session: loads its history, follows a task still running (after a reload),
- * starts and stops tasks, and takes HITL decisions.
+ * starts and stops tasks, and takes HITL decisions. While no task of this window runs it watches
+ * the session for runs started elsewhere (another window, the REST API): a kernel restore shows its
+ * progress as it comes, a task is followed as when the session is opened.
  */
-import { useCallback, useEffect, useReducer, useRef } from 'react';
+import { useCallback, useEffect, useReducer, useRef, useState } from 'react';
 
 import { DSAgentClient } from '../api/client';
-import { AgentEvent, streamChat } from '../api/stream';
+import { AgentEvent, readEvents, streamChat } from '../api/stream';
 import { HITLResponse, NotebookContext, Session } from '../api/types';
 import { ChatState, chatReducer, initialState } from './model';
 
@@ -28,6 +30,9 @@ export function useChat(
   notebookContext: (focus?: number) => NotebookContext | undefined = () => undefined
 ): Chat {
   const [state, dispatch] = useReducer(chatReducer, initialState);
+  const [reloads, setReloads] = useState(0);
+  const lastEventId = useRef(0);
+  lastEventId.current = state.lastEventId;
   const abort = useRef<AbortController | null>(null);
   const roundDone = useRef(onRoundDone);
   roundDone.current = onRoundDone;
@@ -61,7 +66,7 @@ export function useChat(
     let cancelled = false;
     const load = async () => {
       const session: Session = await client.getSession(sessionId);
-      const turns = await client.turns(sessionId);
+      const { turns, lastEventId } = await client.turns(sessionId);
       if (cancelled) {
         return;
       }
@@ -69,6 +74,7 @@ export function useChat(
       dispatch({
         type: 'history',
         turns,
+        lastEventId,
         runningMessage: task?.message,
         runningRounds: task?.completed_rounds
       });
@@ -85,7 +91,53 @@ export function useChat(
       cancelled = true;
       abort.current?.abort();
     };
-  }, [client, sessionId, follow]);
+  }, [client, sessionId, follow, reloads]);
+
+  // idle: what happens in the session from elsewhere (the events after the last one shown)
+  const idle = state.loaded && !state.running;
+  useEffect(() => {
+    if (!idle) {
+      return;
+    }
+    const controller = new AbortController();
+    const url = client.url('api', 'sessions', sessionId, 'chat', 'stream');
+    const watch = async () => {
+      let after = lastEventId.current;
+      while (!controller.signal.aborted) {
+        let task = false;
+        after = Math.max(after, lastEventId.current);
+        try {
+          // answered at once when nothing runs; streams a run to its end (a restore) or to `done`
+          const response = await client.fetch(url, {
+            method: 'GET',
+            headers: { Accept: 'text/event-stream', 'Last-Event-ID': String(after) },
+            signal: controller.signal
+          });
+          await readEvents(response, event => {
+            if (controller.signal.aborted) {
+              return; // this window has started a task meanwhile: its own stream shows it
+            }
+            after = Math.max(after, event.id ?? 0);
+            if (event.event === 'restore_progress') {
+              dispatch({ type: 'event', event, now: Date.now() });
+            } else if (TASK_EVENTS.includes(event.event) && !task) {
+              task = true; // a task started elsewhere: shown as on opening the session
+              controller.abort();
+            }
+          });
+        } catch {
+          // aborted, or the server is away for a moment: look again at the next turn
+        }
+        if (task) {
+          setReloads(n => n + 1);
+          return;
+        }
+        await sleep(IDLE_POLL_MS, controller.signal);
+      }
+    };
+    void watch();
+    return () => controller.abort();
+  }, [client, sessionId, idle]);
 
   const send = useCallback(
     (message: string, focus?: number) => {
@@ -117,4 +169,18 @@ export function useChat(
   );
 
   return { state, send, stop, decide, dismissError, apply };
+}
+
+const IDLE_POLL_MS = 2_000;
+/** Events only a task sends: one seen while idle is a task started elsewhere. */
+const TASK_EVENTS = ['thinking', 'llm_response', 'round_complete', 'done'];
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise(resolve => {
+    const timer = window.setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => {
+      window.clearTimeout(timer);
+      resolve();
+    });
+  });
 }

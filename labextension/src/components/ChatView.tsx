@@ -3,7 +3,7 @@ import React, { useCallback, useEffect, useRef, useState } from 'react';
 
 import { HITLResponse, Session, SessionUpdate } from '../api/types';
 import { Ask } from '../notebook/commands';
-import { totalUsage } from '../chat/model';
+import { RESTORE_ENDS, totalUsage } from '../chat/model';
 import { useChat } from '../chat/useChat';
 import { useServices } from '../context';
 import { ChatInput } from './ChatInput';
@@ -61,6 +61,14 @@ export function ChatView(props: {
     }
   }, [ask, state.loaded, state.running, send, onAsked]);
   const usage = totalUsage(state.items);
+  // a restore under way, from here or elsewhere, and how many ended (the kernel changed with each)
+  const restores = state.items.filter(i => i.kind === 'restore');
+  const lastRestore = restores[restores.length - 1];
+  const restoring =
+    lastRestore?.kind === 'restore' && !RESTORE_ENDS.includes(lastRestore.progress.status)
+      ? lastRestore.progress
+      : null;
+  const restoresEnded = restores.length - (restoring ? 1 : 0);
   const banner = state.error ?? notice;
   const end = useRef<HTMLDivElement>(null);
 
@@ -190,8 +198,9 @@ export function ChatView(props: {
       )}
       <KernelBar
         sessionId={session.id}
-        version={tasksDone}
+        version={tasksDone + restoresEnded}
         busy={state.running}
+        remote={restoring}
         onEvent={chat.apply}
         onError={setNotice}
       />

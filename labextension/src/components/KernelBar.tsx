@@ -7,14 +7,16 @@ import { restoreText } from '../chat/model';
 import { useServices } from '../context';
 
 /**
- * The session's kernel when it is new (the server or the kernel restarted since the history was
- * built): says so, and offers to restore it by replaying the history, showing the progress.
+ * The session's kernel when it lacks what the history built (the server or the kernel restarted
+ * since): says so, and offers to restore it by replaying the history, showing the progress.
  */
 export function KernelBar(props: {
   sessionId: string;
   /** Changes when a task ends: the kernel may have become the history's own again. */
   version: number;
   busy: boolean;
+  /** A restore under way that this bar did not start (another window, the REST API). */
+  remote: RestoreProgress | null;
   onEvent: (event: AgentEvent) => void;
   onError: (message: string) => void;
 }): JSX.Element | null {
@@ -61,22 +63,27 @@ export function KernelBar(props: {
 
   const cancel = () => client.cancelRestore(sessionId).catch(error => onError(error.message));
 
-  if (progress) {
+  const shown = progress ?? props.remote;
+  if (shown) {
     return (
       <div className="jp-dsagent-banner jp-mod-warning jp-dsagent-kernel-bar" role="status">
-        <span>{restoreText(progress)}</span>
+        <span>{restoreText(shown)}</span>
         <Button small minimal onClick={cancel}>
           Cancel
         </Button>
       </div>
     );
   }
-  if (!kernel?.is_new) {
+  if (!kernel?.is_new && !kernel?.lacks_state) {
     return null;
   }
   return (
     <div className="jp-dsagent-banner jp-mod-warning jp-dsagent-kernel-bar" role="status">
-      <span>The kernel is new: the variables of earlier turns are gone.</span>
+      <span>
+        {kernel.is_new
+          ? 'The kernel is new: the variables of earlier turns are gone.'
+          : 'The kernel was replaced since earlier turns: their variables are missing.'}
+      </span>
       <Button small disabled={props.busy} onClick={restore} title="Replay the history's cells">
         Restore kernel
       </Button>

@@ -51,6 +51,15 @@ function RoundView(props: { round: RoundItem; live: boolean }): JSX.Element {
   return (
     <div className="jp-dsagent-round" data-round={round.round}>
       {thinking && <div className="jp-dsagent-thinking">Thinking…</div>}
+      {round.imagesSeen > 0 && (
+        <div
+          className="jp-dsagent-seen"
+          title="These images were sent to the model with this round's request, downscaled"
+        >
+          The model looked at{' '}
+          {round.imagesSeen === 1 ? 'the figure' : `${round.imagesSeen} figures`}
+        </div>
+      )}
       {text && <Markdown source={text} className="jp-dsagent-prose" />}
       {round.executions.map((execution, index) => (
         <CodeBlock key={index} execution={execution} live={props.live} />

@@ -1,0 +1,79 @@
+"""Kernels that die as they start: many sessions created at once while another process takes ports
+their kernels were given before the kernels could bind them (what a busy machine does by chance, here
+on purpose). Each such kernel is started again, with one warning; every session works, and the log
+reports no failure."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+
+import httpx
+from served import RESTARTED, Server, scaled
+
+# Takes the shell port of the first ``limit`` kernels the server is about to start (a kernel's
+# connection file is written before it runs, and it binds a second or so later); notes each port it
+# got in ``grabbed``, and holds them all.
+GRABBER = r"""
+import json, socket, sys, time
+from pathlib import Path
+runtime, grabbed, limit = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+seen, held = set(), []
+while True:
+    for path in runtime.glob("kernel-*.json"):
+        if path.name in seen or len(seen) >= limit:
+            continue
+        try:
+            info = json.loads(path.read_text())
+        except (OSError, ValueError):  # being written
+            continue
+        seen.add(path.name)
+        s = socket.socket()
+        try:
+            s.bind((info["ip"], info["shell_port"]))
+        except OSError:  # the kernel was faster
+            s.close()
+            continue
+        held.append(s)
+        with grabbed.open("a") as out:
+            out.write(f"{path.name} {info['shell_port']}\n")
+    time.sleep(0.005)
+"""
+
+
+def test_sessions_started_at_once_survive_kernels_that_die_starting(tmp_path, llm):
+    runtime, root, grabbed = tmp_path / "runtime", tmp_path / "root", tmp_path / "grabbed"
+    runtime.mkdir()
+    root.mkdir()
+    grabbed.touch()
+    server = Server(root, llm)
+    server.env["JUPYTER_RUNTIME_DIR"] = str(runtime)  # its connection files, and no one else's
+    count = scaled(6, 20)
+    grabber = subprocess.Popen([sys.executable, "-c", GRABBER, str(runtime), str(grabbed), str(count)])
+    server.start()
+    try:
+
+        async def create_all() -> list[str]:
+            async with httpx.AsyncClient(base_url=server.url, headers=server.headers, timeout=120) as http:
+                replies = await asyncio.gather(*(http.post("/api/sessions", json={}) for _ in range(count)))
+            assert [r.status_code for r in replies] == [201] * count, [r.text for r in replies]
+            return [r.json()["id"] for r in replies]
+
+        sids = asyncio.run(create_all())
+        with server.client(timeout=120) as http:
+            for number, sid in enumerate(sids):
+                state = http.get(f"/api/sessions/{sid}/kernel").json()  # waits for the boot
+                assert state["is_running"], state
+                r = http.post(f"/api/sessions/{sid}/kernel/execute", json={"code": f"n = {number}\nprint(n)"})
+                assert r.status_code == 200 and r.json()["stdout"] == f"{number}\n", r.text
+        taken = grabbed.read_text().splitlines()
+        assert taken, "no kernel lost its port: the race was not provoked"
+        text = server.log_text()
+        assert "did not start" not in text
+        assert text.count(RESTARTED) == len(taken)  # one warning for each kernel that died so
+        assert not server.tracebacks()
+    finally:
+        server.stop()
+        grabber.kill()
+        grabber.wait()
