@@ -9,6 +9,7 @@ are what to run on every litellm upgrade (litellm is pinned exactly in pyproject
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -208,3 +209,27 @@ def test_the_switch_falls_back_to_its_environment_variable(
         monkeypatch.setenv("DSAGENT_MODEL_FAST_PATH", env)
     assert DSAgentSettings().model_settings().fast_path is expected
     assert DSAgentSettings(model_fast_path=not expected).model_settings().fast_path is not expected
+
+
+PNG = (
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+)  # one pixel
+
+
+@pytest.mark.parametrize("model", ["gpt-4o", ANTHROPIC])
+def test_a_request_with_a_figure_is_the_one_litellm_sends(fake: FakeLLM, model: str) -> None:
+    """The agent shows vision models its figures: the image part goes out as litellm would send it."""
+    figure = [{"type": "text", "text": "the plot"}, {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}}]
+    messages = [MESSAGES[0], {"role": "user", "content": figure}]
+    fake.script("seen", "seen")
+    for fast in (False, True):
+        llm = client(fake, fast, model)
+        asyncio.run(_drain(llm, model, messages))
+    slow, fast_request = fake.received
+    assert fast_request.path == slow.path and fast_request.body == slow.body
+    assert PNG in json.dumps(slow.body)
+
+
+async def _drain(llm: LLMClient, model: str, messages: list[dict]) -> None:
+    async for _ in llm.stream(model, messages):
+        pass
