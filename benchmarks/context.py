@@ -26,6 +26,7 @@ class Config:
     cpu_streams: tuple[int, ...] = (1, 5)  # sessions streaming while the server's CPU per chunk is measured
     idle_seconds: float = 5  # the user's requests timed on the idle server
     server_args: tuple[str, ...] = ()  # extra ``dsagent serve`` options (``--model-workers``)
+    fast_path: bool = True  # DSAgent.model_fast_path of the server and of the in-process client rows
 
 
 @dataclass

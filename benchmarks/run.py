@@ -42,6 +42,8 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     cli.add_argument("--streams", help="sessions streaming realistic replies, comma-separated (default 1,5,20,50)")
     cli.add_argument("--tokens", type=int, help="one-token chunks per realistic reply (default 400)")
     cli.add_argument("--model-workers", type=int, help="DSAgent.model_workers of the server (0: litellm in process)")
+    cli.add_argument("--no-fast-path", action="store_true",
+                     help="DSAgent.model_fast_path=False: every model call through litellm's own stream")
     cli.add_argument("--only", choices=sorted(PHASES), action="append", help="run only these phases")
     cli.add_argument("--out", type=Path, help="JSON file (default benchmarks/results/<time>.json)")
     return cli.parse_args(argv)
@@ -58,7 +60,10 @@ def config(args: argparse.Namespace) -> Config:
     if args.tokens:
         base.stream_tokens = args.tokens
     if args.model_workers is not None:
-        base.server_args = (f"--DSAgent.model_workers={args.model_workers}",)
+        base.server_args += (f"--DSAgent.model_workers={args.model_workers}",)
+    if args.no_fast_path:
+        base.fast_path = False
+        base.server_args += ("--DSAgent.model_fast_path=False",)
     return base
 
 

@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import httpx
+import model_path
 import psutil
 from api import Poller, Stream
 from context import Bench
@@ -41,9 +42,13 @@ async def run(b: Bench) -> None:
     rates = ((f"{cfg.token_rate:g} tok/s", 1000 / cfg.token_rate), ("as fast as possible", 0.0))
     await _pool(b, max(cfg.stream_loads))
     await b.api.stream(b.sessions[0], task_message(1))  # the model worker is started and warm
-    floor = await _raw_floor(b)
+    floor, body, chunks = await _raw_floor(b)
     b.rows.append(Row("12", f"raw floor: httpx reading a {cfg.stream_tokens}-chunk reply, CPU per chunk", floor,
                       unit="µs"))
+    ours = await model_path.cpu_per_chunk(b, body, chunks)
+    path = "fast path" if cfg.fast_path else "litellm stream"
+    b.rows.append(Row("12", f"  DSAgent's model client reading it ({path}), CPU per chunk, this process", ours,
+                      unit="µs", floor=floor, floor_name="raw httpx", target="<= 2x floor", ok=ours <= 2 * floor))
     async with httpx.AsyncClient(base_url=b.server.url, timeout=60) as http:
         kernel = (await http.post("/api/kernels", json={"name": "python3"})).json()["id"]
         try:
@@ -62,8 +67,9 @@ async def run(b: Bench) -> None:
             await _cpu_load(b, count, rate, delay_ms, floor)
 
 
-async def _raw_floor(b: Bench) -> float:
-    """Microseconds of this process's CPU per chunk for httpx reading the same reply line by line."""
+async def _raw_floor(b: Bench) -> tuple[float, dict, int]:
+    """Microseconds of this process's CPU per chunk for httpx reading the same reply line by line; the
+    request, and its chunks per reply."""
     system = {"role": "system", "content": build_system_prompt("The kernel is empty.")}
     body = {"model": "scripted", "stream": True, "stream_options": {"include_usage": True},
             "messages": [system, {"role": "user", "content": task_message(1, 0, b.config.stream_tokens)}]}
@@ -77,7 +83,7 @@ async def _raw_floor(b: Bench) -> float:
                     n += line.startswith("data: ")
             if i >= 3:
                 cpu, chunks = cpu + time.process_time() - began, chunks + n
-    return cpu / chunks * 1e6
+    return cpu / chunks * 1e6, body, n
 
 
 async def _load(b: Bench, user: UserProbe, idle: dict[str, list[float]], count: int, rate: str,
@@ -92,8 +98,14 @@ async def _load(b: Bench, user: UserProbe, idle: dict[str, list[float]], count: 
     streams = [r for r in results if isinstance(r, Stream) and r.ok]
     failures = len(results) - len(streams)
     label = f"{count} x 3-round task, {b.config.stream_tokens}-token replies, {rate}"
-    b.rows.append(Row.of("11", f"{label}: done time", [(s.events[-1][0] - began) * 1000 for s in streams],
-                         target="0 failures", ok=failures == 0, note=f"{failures} failed, all in {wall / 1000:.1f} s"))
+    done = Row.of("11", f"{label}: done time", [(s.events[-1][0] - began) * 1000 for s in streams],
+                  target="0 failures", ok=failures == 0, note=f"{failures} failed, all in {wall / 1000:.1f} s")
+    b.rows.append(done)
+    alone = b.floors.setdefault(f"done {rate}", done.p50 or 0) if count == 1 else b.floors.get(f"done {rate}")
+    if count >= 20 and alone and done.p50 is not None:
+        row = Row("11", f"  done time of {count} streams against one stream's [{rate}]", done.p50, floor=alone,
+                  floor_name="1 stream", target="<= 1.2x" if delay_ms else "", ok=done.p50 <= 1.2 * alone if delay_ms else None)
+        b.rows.append(row)
     for name, samples in during.items():
         base = pct(idle[name], 95)
         bound = 1.2 * base + 10
@@ -143,8 +155,9 @@ async def _cpu_load(b: Bench, count: int, rate: str, delay_ms: float, floor: flo
                       f"{failed} failed, idle {idle * 1000:.0f} ms/s]", per_chunk, unit="µs", floor=floor,
                       floor_name="raw httpx", target="<= 50 µs", ok=per_chunk <= 50 and not failed))
     if workers:
-        b.rows.append(Row("12", f"  model worker CPU per chunk [{count} streams, {rate}]",
-                          worker_cpu / max(chunks, 1) * 1e6, unit="µs", floor=floor, floor_name="raw httpx"))
+        per_chunk = worker_cpu / max(chunks, 1) * 1e6
+        b.rows.append(Row("12", f"  model worker CPU per chunk [{count} streams, {rate}]", per_chunk, unit="µs",
+                          floor=floor, floor_name="raw httpx", target="<= 2x floor", ok=per_chunk <= 2 * floor))
 
 
 def _failure(results: list[Any]) -> str:

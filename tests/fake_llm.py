@@ -1,8 +1,10 @@
-"""A scripted OpenAI-compatible model server for tests.
+"""A scripted model server for tests: OpenAI chat completions and Anthropic Messages.
 
 It runs on 127.0.0.1 in a background thread with its own event loop, so sync and async tests can
-both use it. Queue replies with ``script()``; every request body is kept in ``requests``, and
-``dropped`` counts the replies a client abandoned mid-way.
+both use it. Queue replies with ``script()``; every request body is kept in ``requests`` (and its
+path and headers in ``received``), and ``dropped`` counts the replies a client abandoned mid-way.
+Text replies are streamed in the format of the route asked (``/v1/chat/completions`` or
+``/v1/messages``); a reply with ``frames`` replays a recorded SSE stream as it is.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import base64
 import io
 import json
 import math
+import socket
+import struct
 import threading
 import time
 from collections import deque
@@ -34,6 +38,18 @@ class FakeReply:
     chunk_size: int = 8
     cut_after: int | None = None
     garbage: bool = False
+    frames: list[str] | None = None  # a recorded stream: SSE frames sent as they are
+    headers: dict[str, str] | None = None  # extra response headers (``Retry-After``)
+    reset: bool = False  # with ``cut_after``: reset the connection (RST) instead of closing it
+
+
+@dataclass
+class Received:
+    """One request as the server saw it."""
+
+    path: str
+    headers: dict[str, str]
+    body: dict
 
 
 def _cut_at_stop(text: str, stop: str | list[str] | None) -> str:
@@ -94,22 +110,54 @@ class _ChatHandler(RequestHandler):
 
     async def _reply(self, body: dict) -> None:
         self.fake.requests.append(body)
+        self.fake.received.append(Received(self.request.path, dict(self.request.headers), body))
         reply = self.fake._next_reply()
         if reply.delay:
             await asyncio.sleep(reply.delay)
+        for name, value in (reply.headers or {}).items():
+            self.set_header(name, value)
         if reply.status != 200:
             self.set_status(reply.status)
-            error = {"error": {"message": f"scripted {reply.status}", "type": "server_error"}}
-            self.finish("{not json" if reply.garbage else error)
+            self.finish("{not json" if reply.garbage else self._error(reply.status))
             return
-        text = _cut_at_stop(reply.text, body.get("stop"))
-        if body.get("stream"):
+        text = _cut_at_stop(reply.text, body.get("stop") or body.get("stop_sequences"))
+        if body.get("stream") and reply.frames is not None:
+            await self._replay(reply)
+        elif body.get("stream"):
             await self._stream(body, reply, text)
         elif reply.garbage:
             self.set_header("Content-Type", "application/json")
             self.finish("{not json")
         else:
             self.finish(self._completion(body, text))
+
+    def _error(self, status: int) -> dict:
+        return {"error": {"message": f"scripted {status}", "type": "server_error"}}
+
+    def _start_stream(self) -> None:
+        self.set_header("Content-Type", "text/event-stream")
+        self.set_header("Cache-Control", "no-cache")
+        self.request.connection.stream.set_nodelay(True)  # chunks leave when written, as from a real provider
+
+    def _cut(self, reply: FakeReply) -> None:
+        """Drop the connection mid-body, without the terminating chunk (RST with ``reset``)."""
+        self.cutting = True
+        stream = self.request.connection.stream
+        if reply.reset:
+            stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        stream.close()
+
+    async def _replay(self, reply: FakeReply) -> None:
+        self._start_stream()
+        for n, frame in enumerate(reply.frames or ()):
+            if reply.cut_after is not None and n >= reply.cut_after:
+                self._cut(reply)
+                return
+            if n and reply.chunk_delay:
+                await asyncio.sleep(reply.chunk_delay)
+            self.write(frame)
+            await self.flush()
+        self.finish()
 
     def _completion(self, body: dict, text: str) -> dict:
         return {
@@ -139,9 +187,7 @@ class _ChatHandler(RequestHandler):
         await self.flush()
 
     async def _stream(self, body: dict, reply: FakeReply, text: str) -> None:
-        self.set_header("Content-Type", "text/event-stream")
-        self.set_header("Cache-Control", "no-cache")
-        self.request.connection.stream.set_nodelay(True)  # chunks leave when written, as from a real provider
+        self._start_stream()
         if reply.garbage:
             await self._send("{not json")
             self.finish()
@@ -151,8 +197,7 @@ class _ChatHandler(RequestHandler):
         await self._send(self._chunk(body, {"role": "assistant", "content": ""}))
         for n, piece in enumerate(pieces):
             if reply.cut_after is not None and n >= reply.cut_after:
-                self.cutting = True
-                self.request.connection.stream.close()  # drop mid-body, no terminating chunk
+                self._cut(reply)
                 return
             if n and reply.chunk_delay:
                 await asyncio.sleep(reply.chunk_delay)
@@ -164,6 +209,47 @@ class _ChatHandler(RequestHandler):
             final["usage"] = _usage(body, text)
             await self._send(final)
         await self._send("[DONE]")
+        self.finish()
+
+
+class _MessagesHandler(_ChatHandler):
+    """Anthropic's ``/v1/messages``: the same script, in the Messages API's shapes."""
+
+    def _error(self, status: int) -> dict:
+        return {"type": "error", "error": {"type": "api_error", "message": f"scripted {status}"}}
+
+    def _completion(self, body: dict, text: str) -> dict:
+        usage = _usage(body, text)
+        return {
+            "id": "msg_fake", "type": "message", "role": "assistant", "model": body.get("model", "fake"),
+            "content": [{"type": "text", "text": text}], "stop_reason": "end_turn", "stop_sequence": None,
+            "usage": {"input_tokens": usage["prompt_tokens"], "output_tokens": usage["completion_tokens"]},
+        }  # fmt: skip
+
+    async def _event(self, kind: str, payload: dict) -> None:
+        self.write(f"event: {kind}\ndata: {json.dumps({'type': kind, **payload})}\n\n")
+        await self.flush()
+
+    async def _stream(self, body: dict, reply: FakeReply, text: str) -> None:
+        self._start_stream()
+        usage = _usage(body, text)
+        message = {**self._completion(body, ""), "content": [], "stop_reason": None}
+        message["usage"] = {"input_tokens": usage["prompt_tokens"], "output_tokens": 1}
+        await self._event("message_start", {"message": message})
+        await self._event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}})
+        size = max(1, reply.chunk_size)
+        for n, start in enumerate(range(0, len(text), size)):
+            if reply.cut_after is not None and n >= reply.cut_after:
+                self._cut(reply)
+                return
+            if n and reply.chunk_delay:
+                await asyncio.sleep(reply.chunk_delay)
+            delta = {"type": "text_delta", "text": text[start : start + size]}
+            await self._event("content_block_delta", {"index": 0, "delta": delta})
+        await self._event("content_block_stop", {"index": 0})
+        delta = {"stop_reason": "end_turn", "stop_sequence": None}
+        await self._event("message_delta", {"delta": delta, "usage": {"output_tokens": usage["completion_tokens"]}})
+        await self._event("message_stop", {})
         self.finish()
 
 
@@ -201,6 +287,7 @@ class FakeLLM:
     def __init__(self, default: str = "<answer>done</answer>") -> None:
         self.default = default
         self.requests: list[dict] = []
+        self.received: list[Received] = []
         self.models = ["scripted", "llama3:8b", "meta-llama/Llama-3.1-8B-Instruct"]  # served at /v1/models
         self.models_mode = "ok"  # "hang": never answer; "fail": 500
         self.model_requests = 0
@@ -214,6 +301,11 @@ class FakeLLM:
     @property
     def api_base(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def base_url(self) -> str:
+        """The base URL without ``/v1``, as Anthropic's clients take it."""
+        return f"http://127.0.0.1:{self.port}"
 
     def script(self, *replies: str | FakeReply) -> FakeLLM:
         """Queue replies, served in order; afterwards ``default`` answers."""
@@ -235,6 +327,7 @@ class FakeLLM:
             app = Application(
                 [
                     (r"/v1/chat/completions", _ChatHandler, {"fake": self}),
+                    (r"/v1/messages", _MessagesHandler, {"fake": self}),
                     (r"/v1/models", _ModelsHandler, {"fake": self}),
                 ],
                 log_function=lambda _: None,

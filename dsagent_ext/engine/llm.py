@@ -12,10 +12,14 @@ import json
 import os
 import re
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..models import Usage
+
+if TYPE_CHECKING:
+    from . import model_stream
 
 # A key for servers that ignore it (local OpenAI-compatible servers, ollama); the SDK insists on one.
 PLACEHOLDER_KEY = "sk-no-key-needed"
@@ -128,8 +132,10 @@ class LLMClient:
         timeout: float = 120,
         retries: int = 3,
         backoff: float = 0.5,
+        fast_path: bool = True,
     ) -> None:
         self.api_base = api_base or None
+        self.fast_path = fast_path
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.timeout = timeout
@@ -146,6 +152,7 @@ class LLMClient:
             "timeout": self.timeout,
             "retries": self.retries,
             "backoff": self.backoff,
+            "fast_path": self.fast_path,
         }
 
     async def stream(
@@ -153,35 +160,76 @@ class LLMClient:
     ) -> AsyncIterator[LLMChunk]:
         """Yield text deltas as they arrive, then one chunk with the usage.
 
-        A failed attempt is retried only while it has yielded nothing, so the caller never sees
-        text twice. Cancelling the consuming task closes the HTTP stream; a consumer that stops
-        early without being cancelled should iterate under ``contextlib.aclosing``.
+        Providers with a fast path (``model_stream``) are streamed by our own reader from the request
+        litellm builds; the others through ``litellm.acompletion``. A failed attempt is retried only
+        while it has yielded nothing, so the caller never sees text twice. Cancelling the consuming
+        task closes the HTTP stream; a consumer that stops early without being cancelled should
+        iterate under ``contextlib.aclosing``.
         """
         litellm = await load_litellm()
         kwargs = self._request(model, messages, stop)
+        kwargs["stream_options"] = {"include_usage": True}  # else litellm tokenizes the history at the end
+        request = await self._prepare(litellm, kwargs)
         for attempt in range(self.retries + 1):
             parts: list[str] = []
+            reported: list[Any] = []
             try:
-                response = await litellm.acompletion(
-                    **kwargs, stream=True, stream_options={"include_usage": True}
+                pieces = (
+                    self._litellm_stream(litellm, kwargs, reported)
+                    if request is None
+                    else self._own_stream(litellm, request, reported)
                 )
-                reported = None
-                try:
-                    async for chunk in response:
-                        reported = getattr(chunk, "usage", None) or reported
-                        delta = _delta_text(chunk)
-                        if delta:
-                            parts.append(delta)
-                            yield LLMChunk(text=delta)
-                finally:
-                    await response.aclose()
+                async with aclosing(pieces):
+                    async for delta in pieces:
+                        parts.append(delta)
+                        yield LLMChunk(text=delta)
                 if not parts:
                     raise EmptyReply("the reply has no text")
             except Exception as exc:  # litellm maps every provider failure onto its exceptions
                 await self._backoff_or_raise(exc, model, attempt, streamed=bool(parts))
                 continue
-            yield LLMChunk(usage=self._usage(kwargs, reported, "".join(parts)))
+            yield LLMChunk(usage=self._usage(kwargs, reported[-1] if reported else None, "".join(parts)))
             return
+
+    async def _prepare(self, litellm: Any, kwargs: dict[str, Any]) -> model_stream.ModelRequest | None:
+        """The request our own reader sends, or None for ``acompletion`` (no fast path, or switched off).
+
+        A request litellm refuses to build is left to ``acompletion``, which fails the same way.
+        """
+        if not self.fast_path:
+            return None
+        from . import model_stream  # httpx, on the first model call only
+
+        try:
+            return await model_stream.prepare(litellm, kwargs)
+        except Exception:
+            return None
+
+    async def _own_stream(
+        self, litellm: Any, request: model_stream.ModelRequest, reported: list[Any]
+    ) -> AsyncIterator[str]:
+        from . import model_stream
+
+        result = model_stream.StreamResult()
+        async for text in model_stream.stream(litellm, request, self.timeout, result):
+            yield text
+        usage = model_stream.reported_usage(litellm, request, result)
+        if usage is not None:
+            reported.append(usage)
+
+    @staticmethod
+    async def _litellm_stream(litellm: Any, kwargs: dict[str, Any], reported: list[Any]) -> AsyncIterator[str]:
+        response = await litellm.acompletion(**kwargs, stream=True)
+        try:
+            async for chunk in response:
+                usage = getattr(chunk, "usage", None)
+                if usage:
+                    reported.append(usage)
+                delta = _delta_text(chunk)
+                if delta:
+                    yield delta
+        finally:
+            await response.aclose()
 
     async def complete(self, model: str, messages: list[dict]) -> Completion:
         """One non-streamed reply (summaries) and its usage, with the same retries."""
@@ -236,6 +284,14 @@ class LLMClient:
         except Exception:
             return estimate_tokens(messages)
 
+    @staticmethod
+    def _count_reply(model: str, text: str) -> int:
+        """Tokens of a reply's text, counted as litellm counts a stream that reported no usage."""
+        try:
+            return int(_litellm().token_counter(model=model, text=text, count_response_tokens=True))
+        except Exception:
+            return len(text) // 4
+
     def _request(self, model: str, messages: list[dict], stop: list[str] | None) -> dict[str, Any]:
         """The litellm arguments; fails at once, without a network call, when the key is missing."""
         missing = missing_api_key(model, self.api_base)
@@ -267,7 +323,7 @@ class LLMClient:
             completion = int(getattr(reported, "completion_tokens", 0) or 0)
         else:
             prompt = self.count_tokens(model, kwargs["messages"])
-            completion = self.count_tokens(model, [{"role": "assistant", "content": text}])
+            completion = self._count_reply(model, text)
         return Usage(
             prompt_tokens=prompt,
             completion_tokens=completion,

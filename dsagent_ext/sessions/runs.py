@@ -133,8 +133,8 @@ class RunService:
         model = self.settings.model
         options = (model.api_base, model.temperature, model.max_tokens)
         if self.workers is None:
-            return LLMClient(*options, timeout=model.timeout)
-        return WorkerLLMClient(self.workers, *options, timeout=model.timeout)
+            return LLMClient(*options, timeout=model.timeout, fast_path=model.fast_path)
+        return WorkerLLMClient(self.workers, *options, timeout=model.timeout, fast_path=model.fast_path)
 
     async def check_route(self, model: str) -> None:
         """``UnroutableModel`` (400) for a name litellm sends to no provider with the server's settings.

@@ -26,6 +26,7 @@ class ModelSettings:
     max_tokens: int
     timeout: float  # seconds per attempt
     workers: int  # model worker processes; 0: calls in the server process
+    fast_path: bool  # our own stream reader for OpenAI-compatible and Anthropic models
     admin_models: tuple[str, ...] = ()  # the admin's list (``models``): names taken as configured
 
 

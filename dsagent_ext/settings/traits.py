@@ -275,6 +275,16 @@ class DSAgentSettings(HasTraits):
             raise ValueError("model_workers must be >= 0 (0 means calls in the server process)")
         return proposal["value"]
 
+    model_fast_path = Bool(
+        help="""Stream the replies of OpenAI-compatible and Anthropic models with DSAgent's own reader (litellm
+        still builds each request and prices it); False sends every call through litellm's own stream.
+        Falls back to DSAGENT_MODEL_FAST_PATH, then true.""",
+    ).tag(config=True)
+
+    @default("model_fast_path")
+    def _model_fast_path_default(self) -> bool:
+        return (_env("DSAGENT_MODEL_FAST_PATH") or "true").lower() not in {"0", "false", "no", "off"}
+
     vision = Enum(
         ["auto", "on", "off"],
         help="""Whether the model is shown the figures the agent's cells display (and the user's notebook images
@@ -399,6 +409,7 @@ class DSAgentSettings(HasTraits):
             max_tokens=self.max_tokens,
             timeout=self.model_timeout,
             workers=self.model_workers,
+            fast_path=self.model_fast_path,
             admin_models=tuple(self.models),
         )
 
