@@ -41,6 +41,9 @@ class FakeReply:
     frames: list[str] | None = None  # a recorded stream: SSE frames sent as they are
     headers: dict[str, str] | None = None  # extra response headers (``Retry-After``)
     reset: bool = False  # with ``cut_after``: reset the connection (RST) instead of closing it
+    # after ``hold_after`` text chunks, wait until the test sets ``release`` (what it saw came before the end)
+    hold_after: int | None = None
+    release: threading.Event | None = None
 
 
 @dataclass
@@ -201,6 +204,8 @@ class _ChatHandler(RequestHandler):
                 return
             if n and reply.chunk_delay:
                 await asyncio.sleep(reply.chunk_delay)
+            if n == reply.hold_after and reply.release is not None:
+                await asyncio.to_thread(reply.release.wait, 60)
             await self._send(self._chunk(body, {"content": piece}))
         await self._send(self._chunk(body, {}, finish="stop"))
         if (body.get("stream_options") or {}).get("include_usage"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 
 import pytest
 from fake_llm import FakeReply
@@ -25,22 +26,28 @@ async def receive(ws, until: str = "done", timeout: float = 60) -> list[dict]:
 
 
 async def test_chat_streams_live(jp_ws_fetch, client, fake_llm):
-    fake_llm.script(FakeReply(text="<code>print('hi')", chunk_size=2, chunk_delay=0.1), "<answer>said hi")
+    # the model holds its reply after three pieces until the test has seen a delta: deltas are live,
+    # not sent after the reply, whatever the machine's load does to timing
+    release = threading.Event()
+    reply = FakeReply(text="<code>print('hi')", chunk_size=2, hold_after=3, release=release)
+    fake_llm.script(reply, "<answer>said hi")
     sid = await client.session()
     ws = await jp_ws_fetch("dsagent", "ws", "chat", sid)
     connected = json.loads(await ws.read_message())
     assert connected["type"] == "connected" and connected["session_id"] == sid
     ws.write_message(json.dumps({"type": "chat", "content": "say hi"}))
-    messages = await receive(ws)
+    try:
+        messages = await receive(ws, "llm_delta")
+    finally:
+        release.set()
+    seen = "".join(m["data"]["delta"] for m in messages if m["type"] == "llm_delta")
+    assert seen and "<code>".startswith(seen)  # only what the model had sent before it held
+    messages += await receive(ws)
     types = [m["type"] for m in messages if m["type"] not in ("llm_delta", "code_output")]
     assert types == [
         "thinking", "llm_response", "code_executing", "code_result", "round_complete",
         "thinking", "llm_response", "round_complete", "done",
     ]
-    # deltas arrive before the full response: live, not after the round (chunks 0.1 s apart are not
-    # coalesced by the model worker, whose window is 50 ms)
-    first_response = next(i for i, m in enumerate(messages) if m["type"] == "llm_response")
-    assert sum(m["type"] == "llm_delta" for m in messages[:first_response]) >= 5
     result = next(m for m in messages if m["type"] == "code_result")["data"]
     assert result["stdout"] == "hi\n" and result["output"] == "hi\n" and result["round"] == 1
     live = [m["data"] for m in messages if m["type"] == "code_output"]

@@ -7,11 +7,9 @@ the narrow settings object each service receives.
 
 from __future__ import annotations
 
-import os
+from traitlets import Bool, Enum, Float, Integer, List, Unicode, default, validate
 
-from traitlets import Bool, Enum, Float, HasTraits, Integer, List, Unicode, default, validate
-
-from ..models import HITL_ORDER, HITLMode
+from ..models import HITLMode
 from . import (
     ApiSettings,
     CatalogueSettings,
@@ -25,35 +23,13 @@ from . import (
     SpendingSettings,
     VisionSettings,
 )
+from .environment import env, env_bool, env_list
+from .policy_traits import AdminPolicyTraits
 
 
-def _env(name: str, fallback: str | None = None) -> str | None:
-    value = os.environ.get(name, "").strip()
-    return value or fallback
-
-
-def _env_bool(name: str) -> bool:
-    return (_env(name) or "").lower() in {"1", "true", "yes", "on"}
-
-
-def _env_list(name: str) -> list[str]:
-    """A comma-separated variable as a list (``gpt-4o, ollama/*``)."""
-    return [item.strip() for item in (_env(name) or "").split(",") if item.strip()]
-
-
-def _env_float(name: str) -> float | None:
-    value = _env(name)
-    return float(value) if value else None
-
-
-def _positive_or_none(proposal: dict) -> float | None:
-    if proposal["value"] is not None and proposal["value"] <= 0:
-        raise ValueError(f"{proposal['trait'].name} must be > 0, or None for no limit")
-    return proposal["value"]
-
-
-class DSAgentSettings(HasTraits):
-    """The traitlets of ``DSAgent``, and the settings objects built from them."""
+class DSAgentSettings(AdminPolicyTraits):
+    """The traitlets of ``DSAgent`` (the admin's policy and limits in ``AdminPolicyTraits``), and the
+    settings objects built from them."""
 
     default_model = Unicode(
         help="""Model used when neither the request nor the session names one (litellm names,
@@ -63,7 +39,7 @@ class DSAgentSettings(HasTraits):
 
     @default("default_model")
     def _default_model_default(self) -> str:
-        return _env("DSAGENT_DEFAULT_MODEL") or _env("LLM_MODEL") or "gpt-4o"
+        return env("DSAGENT_DEFAULT_MODEL") or env("LLM_MODEL") or "gpt-4o"
 
     api_base = Unicode(
         allow_none=True,
@@ -73,7 +49,7 @@ class DSAgentSettings(HasTraits):
 
     @default("api_base")
     def _api_base_default(self) -> str | None:
-        return _env("LLM_API_BASE")
+        return env("LLM_API_BASE")
 
     api_key = Unicode(
         allow_none=True,
@@ -83,7 +59,7 @@ class DSAgentSettings(HasTraits):
 
     @default("api_key")
     def _api_key_default(self) -> str | None:
-        return _env("DSAGENT_API_KEY")
+        return env("DSAGENT_API_KEY")
 
     require_api_key = Bool(
         help="Refuse to start without ``api_key``. Falls back to DSAGENT_REQUIRE_API_KEY.",
@@ -91,7 +67,7 @@ class DSAgentSettings(HasTraits):
 
     @default("require_api_key")
     def _require_api_key_default(self) -> bool:
-        return _env_bool("DSAGENT_REQUIRE_API_KEY")
+        return env_bool("DSAGENT_REQUIRE_API_KEY")
 
     max_upload_mb = Float(
         help="Largest accepted upload per file, in MB; 0 means no limit. Falls back to DSAGENT_MAX_UPLOAD_MB, then 50.",
@@ -99,7 +75,7 @@ class DSAgentSettings(HasTraits):
 
     @default("max_upload_mb")
     def _max_upload_mb_default(self) -> float:
-        return float(_env("DSAGENT_MAX_UPLOAD_MB", "50"))
+        return float(env("DSAGENT_MAX_UPLOAD_MB", "50"))
 
     @validate("max_upload_mb")
     def _validate_max_upload_mb(self, proposal: dict) -> float:
@@ -114,7 +90,7 @@ class DSAgentSettings(HasTraits):
 
     @default("default_hitl_mode")
     def _default_hitl_mode_default(self) -> str:
-        return _env("DSAGENT_DEFAULT_HITL_MODE", "none")
+        return env("DSAGENT_DEFAULT_HITL_MODE", "none")
 
     @validate("default_hitl_mode")
     def _validate_default_hitl_mode(self, proposal: dict) -> str:
@@ -129,85 +105,7 @@ class DSAgentSettings(HasTraits):
 
     @default("models")
     def _models_default(self) -> list[str]:
-        return _env_list("DSAGENT_MODELS")
-
-    # --- the admin's policy: users choose within it, no request can go around it ----------------
-
-    allowed_models = List(
-        Unicode(),
-        help="""Models users may pick: exact litellm names or glob patterns (``gpt-4o*``, ``ollama/*``).
-        Empty (the default) allows every model not blocked. Sessions, updates and tasks with any other
-        model are refused with 400. Falls back to DSAGENT_ALLOWED_MODELS (comma-separated).""",
-    ).tag(config=True)
-
-    @default("allowed_models")
-    def _allowed_models_default(self) -> list[str]:
-        return _env_list("DSAGENT_ALLOWED_MODELS")
-
-    blocked_models = List(
-        Unicode(),
-        help="""Models users may not pick, even when ``allowed_models`` matches them: exact names or glob
-        patterns. Empty (the default) blocks nothing. Falls back to DSAGENT_BLOCKED_MODELS (comma-separated).""",
-    ).tag(config=True)
-
-    @default("blocked_models")
-    def _blocked_models_default(self) -> list[str]:
-        return _env_list("DSAGENT_BLOCKED_MODELS")
-
-    min_hitl_mode = Unicode(
-        help=f"""Least human oversight a session may have, in the order {" < ".join(m.value for m in HITL_ORDER)}.
-        Sessions cannot be created, updated or run below it (400), and the default HITL mode is raised
-        to it. ``none`` (the default) sets no minimum. Falls back to DSAGENT_MIN_HITL_MODE.""",
-    ).tag(config=True)
-
-    @default("min_hitl_mode")
-    def _min_hitl_mode_default(self) -> str:
-        return _env("DSAGENT_MIN_HITL_MODE", "none")
-
-    @validate("min_hitl_mode")
-    def _validate_min_hitl_mode(self, proposal: dict) -> str:
-        return HITLMode(proposal["value"]).value
-
-    max_tokens_per_task = Integer(
-        None,
-        allow_none=True,
-        help="""Most tokens (prompt + completion, all rounds) one task may use; the task ends after the
-        round that reaches it. None (the default) means no limit. Falls back to DSAGENT_MAX_TOKENS_PER_TASK.""",
-    ).tag(config=True)
-
-    @default("max_tokens_per_task")
-    def _max_tokens_per_task_default(self) -> int | None:
-        value = _env("DSAGENT_MAX_TOKENS_PER_TASK")
-        return int(value) if value else None
-
-    max_cost_per_session = Float(
-        None,
-        allow_none=True,
-        help="""Most USD one session may spend in all (litellm's prices; models without a known price count
-        tokens only and do not reach it). Tasks end when it is reached and new ones are refused (429).
-        None (the default) means no limit. Falls back to DSAGENT_MAX_COST_PER_SESSION.""",
-    ).tag(config=True)
-
-    @default("max_cost_per_session")
-    def _max_cost_per_session_default(self) -> float | None:
-        return _env_float("DSAGENT_MAX_COST_PER_SESSION")
-
-    max_cost_per_user_per_day = Float(
-        None,
-        allow_none=True,
-        help="""Most USD each user (the server's ``current_user``) may spend per UTC day, over all sessions;
-        kept in a ledger under ``workspace_dir`` so restarts do not reset it. Tasks end when it is reached
-        and new ones are refused (429) until the next day. None (the default) means no limit.
-        Falls back to DSAGENT_MAX_COST_PER_USER_PER_DAY.""",
-    ).tag(config=True)
-
-    @default("max_cost_per_user_per_day")
-    def _max_cost_per_user_per_day_default(self) -> float | None:
-        return _env_float("DSAGENT_MAX_COST_PER_USER_PER_DAY")
-
-    @validate("max_tokens_per_task", "max_cost_per_session", "max_cost_per_user_per_day")
-    def _validate_limit(self, proposal: dict) -> float | None:
-        return _positive_or_none(proposal)
+        return env_list("DSAGENT_MODELS")
 
     workspace_dir = Unicode(
         help="""Folder, relative to the server's root_dir, holding ``sessions/<id>/``. It must lie inside
@@ -216,7 +114,7 @@ class DSAgentSettings(HasTraits):
 
     @default("workspace_dir")
     def _workspace_dir_default(self) -> str:
-        return _env("DSAGENT_SESSIONS_DIR", "dsagent")
+        return env("DSAGENT_SESSIONS_DIR", "dsagent")
 
     max_rounds = Integer(
         help="Most model calls per user message. Falls back to DSAGENT_MAX_ROUNDS, then 30.",
@@ -224,7 +122,7 @@ class DSAgentSettings(HasTraits):
 
     @default("max_rounds")
     def _max_rounds_default(self) -> int:
-        return int(_env("DSAGENT_MAX_ROUNDS", "30"))
+        return int(env("DSAGENT_MAX_ROUNDS", "30"))
 
     code_timeout = Float(
         help="Seconds a cell may run before the kernel is interrupted. Falls back to DSAGENT_CODE_TIMEOUT, then 300.",
@@ -232,7 +130,7 @@ class DSAgentSettings(HasTraits):
 
     @default("code_timeout")
     def _code_timeout_default(self) -> float:
-        return float(_env("DSAGENT_CODE_TIMEOUT", "300"))
+        return float(env("DSAGENT_CODE_TIMEOUT", "300"))
 
     model_timeout = Float(
         help="""Seconds to wait for the model's reply (each attempt; failed attempts are retried 3 times).
@@ -241,7 +139,7 @@ class DSAgentSettings(HasTraits):
 
     @default("model_timeout")
     def _model_timeout_default(self) -> float:
-        return float(_env("DSAGENT_MODEL_TIMEOUT", "120"))
+        return float(env("DSAGENT_MODEL_TIMEOUT", "120"))
 
     temperature = Float(
         help="Sampling temperature. Falls back to DSAGENT_TEMPERATURE, then 0.3.",
@@ -249,7 +147,7 @@ class DSAgentSettings(HasTraits):
 
     @default("temperature")
     def _temperature_default(self) -> float:
-        return float(_env("DSAGENT_TEMPERATURE", "0.3"))
+        return float(env("DSAGENT_TEMPERATURE", "0.3"))
 
     max_tokens = Integer(
         help="Most tokens per model reply. Falls back to DSAGENT_MAX_TOKENS, then 4096.",
@@ -257,7 +155,7 @@ class DSAgentSettings(HasTraits):
 
     @default("max_tokens")
     def _max_tokens_default(self) -> int:
-        return int(_env("DSAGENT_MAX_TOKENS", "4096"))
+        return int(env("DSAGENT_MAX_TOKENS", "4096"))
 
     model_workers = Integer(
         help="""Worker processes that make the model calls (started on the first call, restarted when one
@@ -267,7 +165,7 @@ class DSAgentSettings(HasTraits):
 
     @default("model_workers")
     def _model_workers_default(self) -> int:
-        return int(_env("DSAGENT_MODEL_WORKERS", "1"))
+        return int(env("DSAGENT_MODEL_WORKERS", "1"))
 
     @validate("model_workers")
     def _validate_model_workers(self, proposal: dict) -> int:
@@ -283,7 +181,7 @@ class DSAgentSettings(HasTraits):
 
     @default("model_fast_path")
     def _model_fast_path_default(self) -> bool:
-        return (_env("DSAGENT_MODEL_FAST_PATH") or "true").lower() not in {"0", "false", "no", "off"}
+        return (env("DSAGENT_MODEL_FAST_PATH") or "true").lower() not in {"0", "false", "no", "off"}
 
     vision = Enum(
         ["auto", "on", "off"],
@@ -298,15 +196,15 @@ class DSAgentSettings(HasTraits):
 
     @default("vision")
     def _vision_default(self) -> str:
-        return _env("DSAGENT_VISION", "auto").lower()
+        return env("DSAGENT_VISION", "auto").lower()
 
     @default("vision_max_side")
     def _vision_max_side_default(self) -> int:
-        return int(_env("DSAGENT_VISION_MAX_SIDE", "1024"))
+        return int(env("DSAGENT_VISION_MAX_SIDE", "1024"))
 
     @default("vision_max_images")
     def _vision_max_images_default(self) -> int:
-        return int(_env("DSAGENT_VISION_MAX_IMAGES", "4"))
+        return int(env("DSAGENT_VISION_MAX_IMAGES", "4"))
 
     @validate("vision_max_side", "vision_max_images")
     def _validate_vision_limits(self, proposal: dict) -> int:
@@ -321,7 +219,7 @@ class DSAgentSettings(HasTraits):
 
     @default("hitl_timeout")
     def _hitl_timeout_default(self) -> float:
-        return float(_env("DSAGENT_HITL_TIMEOUT", "1800"))
+        return float(env("DSAGENT_HITL_TIMEOUT", "1800"))
 
     context_tokens = Integer(
         help="""Tokens of earlier conversation sent to the model before older turns are summarised.
@@ -330,7 +228,7 @@ class DSAgentSettings(HasTraits):
 
     @default("context_tokens")
     def _context_tokens_default(self) -> int:
-        return int(_env("DSAGENT_CONTEXT_TOKENS", "60000"))
+        return int(env("DSAGENT_CONTEXT_TOKENS", "60000"))
 
     restore_kernel = Enum(
         ["off", "ask", "auto"],
@@ -342,7 +240,7 @@ class DSAgentSettings(HasTraits):
 
     @default("restore_kernel")
     def _restore_kernel_default(self) -> str:
-        return _env("DSAGENT_RESTORE_KERNEL", "ask").lower()
+        return env("DSAGENT_RESTORE_KERNEL", "ask").lower()
 
     restore_slow_cell_seconds = Float(
         help="""A restore lists, instead of running again, the cells that took longer than this when they ran.
@@ -351,7 +249,7 @@ class DSAgentSettings(HasTraits):
 
     @default("restore_slow_cell_seconds")
     def _restore_slow_cell_seconds_default(self) -> float:
-        return float(_env("DSAGENT_RESTORE_SLOW_CELL_SECONDS", "60"))
+        return float(env("DSAGENT_RESTORE_SLOW_CELL_SECONDS", "60"))
 
     sse_keepalive = Float(15.0, help="Seconds between ``: keepalive`` comments on an idle event stream.").tag(config=True)
 
@@ -387,7 +285,7 @@ class DSAgentSettings(HasTraits):
 
     @default("mcp_enabled")
     def _mcp_enabled_default(self) -> bool:
-        return (_env("DSAGENT_MCP_ENABLED") or "true").lower() in {"1", "true", "yes", "on"}
+        return (env("DSAGENT_MCP_ENABLED") or "true").lower() in {"1", "true", "yes", "on"}
 
     mcp_allow_agent_approval = Bool(
         help="""Let MCP clients answer approvals with ``respond_approval``. Off by default: an agent that
@@ -397,7 +295,7 @@ class DSAgentSettings(HasTraits):
 
     @default("mcp_allow_agent_approval")
     def _mcp_allow_agent_approval_default(self) -> bool:
-        return _env_bool("DSAGENT_MCP_ALLOW_AGENT_APPROVAL")
+        return env_bool("DSAGENT_MCP_ALLOW_AGENT_APPROVAL")
 
     # --- the settings each service receives ---------------------------------------------------------
 
