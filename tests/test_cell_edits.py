@@ -147,6 +147,22 @@ async def test_a_changed_or_missing_cell_gets_a_new_cell_and_the_model_is_told(c
     assert nb.cells[3].source == "total = sum(values)\nprint(total)" and "previous_source" not in nb.cells[3].metadata.dsagent
 
 
+async def test_a_task_that_asks_for_no_edits_only_adds_cells(client, fake_llm, notebook):
+    # the panel's "Explain" sends edit_cells: false; a model that rewrites a cell anyway adds one
+    sid = await attach(client)
+    fake_llm.script(FIX, "<answer>It sums the values.</answer>")
+    body = {"message": "Explain cell [1].", "edit_cells": False}
+    r = await client.call("POST", f"/api/sessions/{sid}/chat", json=body)
+    assert r.status_code == 200, r.text
+    assert '<code cell="3">' not in fake_llm.requests[0]["messages"][0]["content"]
+    assert r.json()["rounds"][0]["cell"] is None
+    told = fake_llm.requests[1]["messages"][-1]["content"]
+    assert "Your code did not replace cell [1] (this task only adds cells" in told
+    nb = await written(client, sid, notebook)
+    assert len(nb.cells) == 4 and nb.cells[1].source == "total = sum(valuez)\nprint(total)"
+    assert "previous_source" not in nb.cells[1].metadata.get("dsagent", {})
+
+
 async def test_a_cell_the_user_changes_before_the_file_is_written_is_never_overwritten(client, fake_llm, notebook):
     """The code ran as an edit, but the user saved another text into the cell meanwhile: theirs stays."""
     sid = await attach(client)

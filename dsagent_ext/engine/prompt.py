@@ -129,20 +129,23 @@ def build_system_prompt(
     workspace: str | None = None,
     notebook_view: str = "",
     sees_images: bool = False,
+    cell_edits: bool = True,
 ) -> str:
     """The full system prompt for one model call.
 
     ``kernel_notice`` says what happened to the kernel. ``notebook``: the session works in that
     notebook's kernel, whose working directory is the notebook's folder; ``workspace`` is the session
     folder as seen from there. ``notebook_view``: the user's notebook, already formatted and capped.
-    ``sees_images``: the model is shown the figures its cells display.
+    ``sees_images``: the model is shown the figures its cells display. ``cell_edits``: a notebook session
+    may rewrite the user's cells (not when the user asked only for an explanation).
     """
     today = today or date.today()
     context = kernel_context.strip() or "No kernel state is available yet."
     if not workspace_reachable:
         where = _NO_WORKSPACE
     elif notebook:
-        where = _NOTEBOOK.format(notebook=notebook, workspace=workspace or ".") + "\n" + _CELL_EDITS
+        where = _NOTEBOOK.format(notebook=notebook, workspace=workspace or ".")
+        where += "\n" + _CELL_EDITS if cell_edits else ""
     else:
         where = _WORKSPACE
     return "\n\n".join(

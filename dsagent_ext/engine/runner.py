@@ -189,6 +189,7 @@ class AgentRunner:
         system = build_system_prompt(
             describe_kernel(state), workspace_reachable=state.workspace_reachable, kernel_notice=self.kernel_notice,
             notebook=self.config.notebook, workspace=self.config.workspace, notebook_view=self.notebook_view,
+            cell_edits=self.edits is not None,
             sees_images=self.sees_images,
         )
         prompt = [{"role": "system", "content": system}, *messages]
@@ -249,7 +250,10 @@ class AgentRunner:
 
     async def _target(self, current: Round, index: int) -> None:
         """Find the cell ``<code cell="N">`` rewrites; when there is none, the code runs as a new cell."""
-        found = await self.edits.target(index) if self.edits is not None else "this session works in no notebook"
+        if self.edits is not None:
+            found = await self.edits.target(index)
+        else:
+            found = "this task only adds cells" if self.config.notebook else "this session works in no notebook"
         if isinstance(found, str):
             current.cell = None
             current.add_note(not_edited(index, found))

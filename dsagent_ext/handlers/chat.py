@@ -29,7 +29,9 @@ class ChatHandler(ChatBase):
         """Run a task to its end and return its last round, plus every round and the usage."""
         session = self.session(session_id)
         request = self.parse_body(ChatRequest)
-        response, error = await self.runs.chat(session, request.message, self.identity, request.notebook_context)
+        response, error = await self.runs.chat(
+            session, request.message, self.identity, request.notebook_context, edit_cells=request.edit_cells
+        )
         if response is None or (error and not response.is_complete):
             raise web.HTTPError(502, (error or "The task failed").replace("%", "%%"))
         self.reply(response)
@@ -71,7 +73,11 @@ class ChatStreamHandler(EventStreamHandler):
         """Start a task and stream its events."""
         session = self.session(session_id)
         request = self.parse_body(ChatRequest)
-        await self._stream(self.runs.start(session, request.message, self.identity, request.notebook_context))
+        await self._stream(
+            self.runs.start(
+                session, request.message, self.identity, request.notebook_context, edit_cells=request.edit_cells
+            )
+        )
 
     @web.authenticated
     @authorized

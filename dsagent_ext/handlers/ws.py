@@ -97,7 +97,9 @@ class ChatWebSocket(ApiKeyMixin, WebSocketMixin, JupyterHandler, websocket.WebSo
                 self.send("error", {"error": "Message content is required"})
                 return
             # the task's events arrive through this socket's own subscription
-            self.runs.start(self.session, msg.content, self.identity, msg.notebook_context).close()
+            self.runs.start(
+                self.session, msg.content, self.identity, msg.notebook_context, edit_cells=msg.edit_cells
+            ).close()
         elif msg.type == "execute":
             if not msg.code:
                 self.send("error", {"error": "Code is required"})

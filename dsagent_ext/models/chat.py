@@ -54,6 +54,10 @@ class ChatRequest(Body):
         default=None,
         description="The user's notebook as the client shows it; without it an attached session reads the saved notebook.",
     )
+    edit_cells: bool = Field(
+        default=True,
+        description="False: in an attached notebook the agent only adds cells, never rewrites one (the panel's Explain).",
+    )
 
 
 class EditedCell(Model):
@@ -152,3 +156,4 @@ class WSClientMessage(Body):
     modified_plan: str | None = Field(default=None, max_length=100_000)
     modified_code: str | None = Field(default=None, max_length=1_000_000)
     notebook_context: NotebookContext | None = None
+    edit_cells: bool = True

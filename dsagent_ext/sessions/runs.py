@@ -159,13 +159,20 @@ class RunService:
             await self.workers.stop()
 
     def start(
-        self, session: Session, message: str, user: str, notebook: NotebookContext | None = None
+        self,
+        session: Session,
+        message: str,
+        user: str,
+        notebook: NotebookContext | None = None,
+        *,
+        edit_cells: bool = True,
     ) -> Subscription:
         """Start a task for ``user`` and return a subscription that sees all of it; 409 when one is
         running, 400 outside the admin's policy, 429 while a spending limit is reached.
 
         ``notebook``: the user's notebook as the client shows it; an attached session without it reads
-        the saved notebook."""
+        the saved notebook. ``edit_cells``: whether the agent may rewrite the user's cells (``<code cell="N">``)
+        rather than only add cells."""
         if session.busy:
             doing = "a kernel restore" if session.restoring else "another task"
             raise SessionBusy(f"Session is busy with {doing}; wait for it to finish or cancel it")
@@ -193,7 +200,7 @@ class RunService:
         runner.history = lambda: self._history(session, runner, events)
         self.sessions.reactivate(session)  # saved with the first round
         restore = self.restores.plan(session) if self.restores.wanted(session) else None
-        if session.record.notebook_path:
+        if session.record.notebook_path and edit_cells:
             runner.edits = CellEdits(lambda: self.sessions.cells.current(session))
         if notebook is not None or session.record.notebook_path:
             runner.notebook = lambda: self._notebook(session, notebook, runner.edits)
@@ -218,13 +225,19 @@ class RunService:
         return True
 
     async def chat(
-        self, session: Session, message: str, user: str, notebook: NotebookContext | None = None
+        self,
+        session: Session,
+        message: str,
+        user: str,
+        notebook: NotebookContext | None = None,
+        *,
+        edit_cells: bool = True,
     ) -> tuple[ChatResponse | None, str | None]:
         """Run a task to its end: the sync response, or the error that ended it (``LimitReached``
         when a spending limit did)."""
         rounds: list[RoundResult] = []
         usage, error, limit = Usage(), None, None
-        async for record in self.start(session, message, user, notebook).events():
+        async for record in self.start(session, message, user, notebook, edit_cells=edit_cells).events():
             if record["event"] == "round_complete":
                 rounds.append(RoundResult(**record["data"]))
             elif record["event"] == "error":

@@ -97,7 +97,7 @@ def test_fix_with_dsagent_on_an_error_cell(panel, fake, notebook):
     expect(panel.root.locator(".jp-dsagent-user").last).to_have_text(f"Fix the error in cell [{index}].")
     panel.wait_done()
     # the model was told which cell and saw its error
-    assert_prompt_has(fake.requests[-2], "NameError", "print(total_sales)")
+    assert_prompt_has(fake.requests[-2], "NameError", "print(total_sales)", '<code cell="3">')
     # the window writes the cells from its own stream of the session's events: it may lag the panel
     eventually(lambda: "100" in text_of(notebook.model_cells()[index + 1]))
     assert notebook.model_cells()[index + 1]["metadata"]["dsagent"]["round"] == 1
@@ -108,6 +108,7 @@ def test_fix_with_dsagent_on_an_error_cell(panel, fake, notebook):
     expect(panel.root.locator(".jp-dsagent-user").last).to_have_text("Explain cell [0].")
     panel.wait_done()
     assert_prompt_has(fake.requests[-1], "Explain cell [0].")
+    assert "<code cell=" not in fake.requests[-1]["messages"][0]["content"], "Explain may not rewrite cells"
     # the answer goes right below the explained cell
     eventually(lambda: notebook.model_cells()[1]["metadata"].get("dsagent", {}).get("kind") == "answer")
 

@@ -22,6 +22,8 @@ export interface StreamOptions {
   message?: string;
   /** The open notebook the session works in, sent with the message. */
   notebookContext?: NotebookContext;
+  /** False: the agent may only add cells to the notebook, not rewrite one (an explanation). */
+  editCells?: boolean;
   onEvent: (event: AgentEvent) => void;
   signal: AbortSignal;
 }
@@ -30,7 +32,7 @@ const MAX_RECONNECTS = 5;
 
 /** Resolves after `done`, or when aborted; rejects when the server refuses or stays unreachable. */
 export async function streamChat(options: StreamOptions): Promise<void> {
-  const { client, sessionId, message, notebookContext, onEvent, signal } = options;
+  const { client, sessionId, message, notebookContext, editCells, onEvent, signal } = options;
   const url = client.url('api', 'sessions', sessionId, 'chat', 'stream');
   let lastId: number | null = null;
   let finished = false;
@@ -54,7 +56,13 @@ export async function streamChat(options: StreamOptions): Promise<void> {
     try {
       const response = await client.fetch(url, {
         method: resume ? 'GET' : 'POST',
-        body: resume ? undefined : JSON.stringify({ message, notebook_context: notebookContext }),
+        body: resume
+          ? undefined
+          : JSON.stringify({
+              message,
+              notebook_context: notebookContext,
+              edit_cells: editCells ?? true
+            }),
         headers,
         signal
       });

@@ -14,7 +14,7 @@ import { ChatState, chatReducer, initialState } from './model';
 export interface Chat {
   state: ChatState;
   /** Start a task; `focus` is the notebook cell it is about. */
-  send: (message: string, focus?: number) => void;
+  send: (message: string, focus?: number, editCells?: boolean) => void;
   stop: () => Promise<void>;
   decide: (decision: HITLResponse) => Promise<void>;
   dismissError: () => void;
@@ -40,7 +40,7 @@ export function useChat(
   context.current = notebookContext;
 
   const follow = useCallback(
-    (message?: string, focus?: number) => {
+    (message?: string, focus?: number, editCells?: boolean) => {
       abort.current?.abort();
       const controller = new AbortController();
       abort.current = controller;
@@ -49,6 +49,7 @@ export function useChat(
         sessionId,
         message,
         notebookContext: message === undefined ? undefined : context.current(focus),
+        editCells,
         signal: controller.signal,
         onEvent: event => {
           dispatch({ type: 'event', event, now: Date.now() });
@@ -140,9 +141,9 @@ export function useChat(
   }, [client, sessionId, idle]);
 
   const send = useCallback(
-    (message: string, focus?: number) => {
+    (message: string, focus?: number, editCells?: boolean) => {
       dispatch({ type: 'send', message });
-      follow(message, focus);
+      follow(message, focus, editCells);
     },
     [follow]
   );

@@ -58,7 +58,7 @@ export function ChatView(props: {
   useEffect(() => {
     if (ask && state.loaded && !state.running) {
       onAsked();
-      send(ask.message, ask.focus);
+      send(ask.message, ask.focus, ask.editCells);
     }
   }, [ask, state.loaded, state.running, send, onAsked]);
   const usage = totalUsage(state.items);

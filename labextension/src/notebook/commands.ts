@@ -28,6 +28,8 @@ export interface Ask {
   message: string;
   /** Index of the focused cell among the notebook's cells. */
   focus: number;
+  /** False: the agent must not rewrite the user's cells (Explain). */
+  editCells?: boolean;
 }
 
 export function registerNotebookCommands(
@@ -74,7 +76,7 @@ export function registerNotebookCommands(
       const session = await notebooks.workIn(panel);
       const message =
         kind === 'fix' ? `Fix the error in cell [${index}].` : `Explain cell [${index}].`;
-      options.ask({ sessionId: session.id, message, focus });
+      options.ask({ sessionId: session.id, message, focus, editCells: kind === 'fix' });
     });
 
   commands.addCommand(CommandIds.fix, {
