@@ -34,6 +34,7 @@ export function useChat(
   const lastEventId = useRef(0);
   lastEventId.current = state.lastEventId;
   const abort = useRef<AbortController | null>(null);
+  const idleWatch = useRef<AbortController | null>(null);
   const roundDone = useRef(onRoundDone);
   roundDone.current = onRoundDone;
   const context = useRef(notebookContext);
@@ -41,6 +42,9 @@ export function useChat(
 
   const follow = useCallback(
     (message?: string, focus?: number, editCells?: boolean) => {
+      // at once, not after the next render: the idle watch must not take this window's own task
+      // for one started elsewhere (and reload the session under it)
+      idleWatch.current?.abort();
       abort.current?.abort();
       const controller = new AbortController();
       abort.current = controller;
@@ -101,6 +105,7 @@ export function useChat(
       return;
     }
     const controller = new AbortController();
+    idleWatch.current = controller;
     const url = client.url('api', 'sessions', sessionId, 'chat', 'stream');
     const watch = async () => {
       let after = lastEventId.current;
