@@ -225,8 +225,8 @@ class KernelSession(KernelConnection):
                 await self._discard()
 
     async def _discard(self) -> None:
-        """Give up a kernel that died as it started: the manager's restarter would start it again on the
-        same ports (the one taken stays taken), a new kernel gets ports of its own."""
+        """Give up a dead kernel (one that died as it started: the manager's restarter would start it
+        again on the same ports, and the one taken stays taken; a new kernel gets ports of its own)."""
         kernel_id, self.kernel_id = self.kernel_id, None
         self._disconnect()
         if kernel_id is not None and kernel_id in self._km:
@@ -243,11 +243,7 @@ class KernelSession(KernelConnection):
             if await self._wait_alive(RECOVER_TIMEOUT):
                 await self._connect()
                 return
-            try:
-                await ensure_async(self._km.shutdown_kernel(self.kernel_id, now=True))
-            except Exception:
-                self.log.warning("Could not shut down dead kernel %s", self.kernel_id, exc_info=True)
-        self._disconnect()
+        await self._discard()
         self.kernel_id = await ensure_async(
             self._km.start_kernel(kernel_name=self.kernel_name, path=self.path)
         )

@@ -106,6 +106,7 @@ def panel(browser, lab, screenshots):
     page.on("request", lambda r: requests.append(r.url))
     panel = Panel(page, lab.url, lab.token, screenshots)
     panel.requests = requests
+    page.on("pageerror", lambda error: panel.page_errors.append(str(error)))
     panel.load(reset=True)
     panel.open()
     yield panel
@@ -120,6 +121,18 @@ def _fresh_script(request):
         fake._replies.clear()
         fake.default = "<answer>done</answer>"
     yield
+
+
+@pytest.fixture(autouse=True)
+def _no_page_errors(request):
+    """An uncaught error in the page fails the test that caused it: it may have taken the panel down."""
+    if "panel" not in request.fixturenames:
+        yield
+        return
+    panel = request.getfixturevalue("panel")
+    seen = len(panel.page_errors)
+    yield
+    assert panel.page_errors[seen:] == [], "the page threw an uncaught error"
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

@@ -39,6 +39,14 @@ class Notebook:
         self.wait_kernel_idle()
         return self
 
+    def close(self) -> None:
+        """Close the tab as its close button does (a saved notebook: no dialog)."""
+        close = "p => [...window.jupyterapp.shell.widgets('main')].filter(w => w.context?.path === p).forEach(w => w.close())"
+        self.page.evaluate(close, self.path)
+        self.page.wait_for_function(
+            "p => ![...window.jupyterapp.shell.widgets('main')].some(w => w.context?.path === p)", arg=self.path
+        )
+
     @property
     def widget(self) -> Locator:
         return self.page.locator(".jp-NotebookPanel:visible")

@@ -18,6 +18,8 @@ class Panel:
         self.token = token
         self.shots = shots
         self.root = page.locator("#dsagent-sidebar")
+        self.requests: list[str] = []  # every URL the page asked for
+        self.page_errors: list[str] = []  # uncaught errors of the page
 
     # --- JupyterLab -------------------------------------------------------------------------------
 

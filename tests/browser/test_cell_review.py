@@ -119,6 +119,22 @@ def test_keep_removes_the_diff(panel, fake, notebook):
     assert "".join(cell["source"]) == FIXED and "dsagent" not in cell["metadata"] and text_of(cell) == "6\n"
 
 
+def test_a_cell_typed_in_just_before_asking_is_edited_in_place(panel, fake, lab, notebook):
+    """The window tells the server its cells as the task starts: the text the user typed a moment
+    before asking is what the model saw, not a change made behind its back."""
+    index = failing_cell(notebook)
+    typed = "total = sum(valuez) + 0\nprint(total)"
+    notebook.set_source(index, typed)
+    fix_with_dsagent(panel, fake, notebook, index)  # at once: no time for the window's usual report
+    eventually(lambda: "6" in text_of(notebook.model_cells()[index]))
+    cell = notebook.model_cells()[index]
+    assert "".join(cell["source"]) == FIXED and cell["metadata"]["dsagent"]["previous_source"] == typed
+    turn = [t for t in lab.api("GET", f"api/sessions/{session_id(lab)}/turns")["turns"] if t["code"]][-1]
+    assert turn["cell"]["index"] == index
+    review(notebook, index).get_by_role("button", name="Keep").click()
+    expect(review(notebook, index)).to_have_count(0)
+
+
 def test_full_mode_shows_the_change_before_it_runs_and_reject_leaves_the_cell(panel, fake, lab, notebook):
     sid = session_id(lab)
     lab.api("PUT", f"api/sessions/{sid}", {"hitl_mode": "full"})
@@ -177,7 +193,7 @@ def test_a_reload_keeps_the_pending_review(panel, fake, notebook):
 def test_an_edit_the_server_wrote_into_the_closed_notebook_is_reviewed_when_it_opens(panel, fake, lab, notebook):
     index = failing_cell(notebook)
     notebook.save()
-    panel.close_main_area()  # the tab closes: the server writes the agent's work into the file
+    notebook.close()  # the server writes the agent's work into the file from now on
     sid = session_id(lab)
     fake.script(f'<code cell="{index}">\n{FIXED}\n', "<answer>Fixed.</answer>")
     turn = lab.api("POST", f"api/sessions/{sid}/chat", {"message": f"Fix the error in cell [{index}]."})["rounds"][0]

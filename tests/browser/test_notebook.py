@@ -239,20 +239,6 @@ def test_one_writer_with_two_windows_and_a_closed_tab(panel, browser, fake, lab,
     expect(panel.page.locator(".jp-Dialog")).to_have_count(0)
 
 
-def test_detach_and_switching_notebooks(panel, lab, notebook):
-    write_notebook(lab.root, "other.ipynb", ["x = 1"])
-    other = Notebook(panel, "other.ipynb").open()
-    offer = panel.root.get_by_role("status").filter(has_text="No DSAgent session works in")
-    expect(offer).to_contain_text("No DSAgent session works in other.ipynb")
-    # back on analysis.ipynb: its session again
-    notebook.open()
-    expect(panel.root.get_by_label("Attached notebook", exact=True)).to_contain_text("analysis.ipynb")
-    panel.root.get_by_label("Detach from notebook", exact=True).click()
-    expect(panel.root.get_by_label("Attached notebook", exact=True)).to_have_count(0)
-    eventually(lambda: lab.api("GET", "api/sessions?notebook_path=analysis.ipynb")["sessions"] == [])
-    assert other.path == "other.ipynb"
-
-
 def test_a_vision_model_sees_the_active_cells_chart(panel, fake, lab, notebook):
     sid = attached_session(lab)["id"]
     lab.api("PUT", f"api/sessions/{sid}", {"model": "gpt-4o"})  # litellm knows it accepts images
@@ -273,3 +259,18 @@ def test_a_vision_model_sees_the_active_cells_chart(panel, fake, lab, notebook):
         expect(panel.root.locator(".jp-dsagent-seen").last).to_have_text("The model looked at the figure")
     finally:
         lab.api("PUT", f"api/sessions/{sid}", {"model": "scripted"})
+
+
+# last: the notebook works without its session from here on
+def test_detach_and_switching_notebooks(panel, lab, notebook):
+    write_notebook(lab.root, "other.ipynb", ["x = 1"])
+    other = Notebook(panel, "other.ipynb").open()
+    offer = panel.root.get_by_role("status").filter(has_text="No DSAgent session works in")
+    expect(offer).to_contain_text("No DSAgent session works in other.ipynb")
+    # back on analysis.ipynb: its session again
+    notebook.open()
+    expect(panel.root.get_by_label("Attached notebook", exact=True)).to_contain_text("analysis.ipynb")
+    panel.root.get_by_label("Detach from notebook", exact=True).click()
+    expect(panel.root.get_by_label("Attached notebook", exact=True)).to_have_count(0)
+    eventually(lambda: lab.api("GET", "api/sessions?notebook_path=analysis.ipynb")["sessions"] == [])
+    assert other.path == "other.ipynb"

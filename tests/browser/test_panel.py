@@ -295,6 +295,9 @@ def test_rich_outputs_render_as_in_a_notebook(panel, fake):
     text = panel.console_text()
     assert "shown as text" in text and "month  sales" not in text
     panel.screenshot("11-rich-outputs")
+    # leaving the session takes its rendered outputs down with it, and the panel goes on
+    panel.back_to_sessions()
+    expect(panel.root.get_by_label("Sessions", exact=True).locator("li", has_text="Rich outputs")).to_be_visible()
 
 
 def test_the_round_shows_the_model_saw_the_figure(panel, fake, lab):

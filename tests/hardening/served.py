@@ -23,6 +23,7 @@ from test_serve import Served
 KEY = "hardening-key"
 MB = 1024 * 1024
 LONG = os.environ.get("DSAGENT_HARDENING_LONG", "").lower() in {"1", "true", "yes"}
+TRACEBACK = "Traceback (most recent call last)"
 PORT_RACE = "zmq.error.ZMQError: Address already in use"  # a kernel's last words when a port was taken
 RESTARTED = "died while starting; starting it again"  # the server's warning when it starts one again
 
@@ -69,9 +70,11 @@ class Server(Served):
         """The tracebacks in the log, but those of kernel processes that died binding a port another
         process took as they started, when the server said it started them again."""
         text = self.log_text()
-        found = [text[i : i + 3000] for i in _starts(text, "Traceback (most recent call last)")]
+        found = [text[i : i + 3000] for i in _starts(text, TRACEBACK)]
         raced = [t for t in found if _last_line(t).startswith(PORT_RACE)]
-        if raced and RESTARTED not in text:  # a kernel died so and the server did not start it again
+        # kernels dying at once write into the log line by line, interleaved: each raced traceback must
+        # still have its own last words, and the server must have said it started them again
+        if raced and (RESTARTED not in text or text.count(PORT_RACE) < len(raced)):
             return found
         return [t for t in found if t not in raced]
 
@@ -95,9 +98,10 @@ def _starts(text: str, marker: str) -> list[int]:
 
 
 def _last_line(traceback: str) -> str:
-    """The exception line that ends a traceback: its first line after the header not indented."""
+    """The exception line that ends a traceback: its first line after the header not indented (the
+    header of another process's traceback written in between is skipped)."""
     lines = traceback.splitlines()[1:]
-    return next((line for line in lines if line and not line[0].isspace()), "")
+    return next((line for line in lines if line and not line[0].isspace() and not line.startswith(TRACEBACK)), "")
 
 
 def session(http: httpx.Client, **body: object) -> str:

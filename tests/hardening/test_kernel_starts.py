@@ -6,6 +6,7 @@ reports no failure."""
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 import sys
 
@@ -67,11 +68,13 @@ def test_sessions_started_at_once_survive_kernels_that_die_starting(tmp_path, ll
                 assert state["is_running"], state
                 r = http.post(f"/api/sessions/{sid}/kernel/execute", json={"code": f"n = {number}\nprint(n)"})
                 assert r.status_code == 200 and r.json()["stdout"] == f"{number}\n", r.text
-        taken = grabbed.read_text().splitlines()
+        taken = {line.split()[0].removeprefix("kernel-").removesuffix(".json") for line in grabbed.read_text().splitlines()}
         assert taken, "no kernel lost its port: the race was not provoked"
         text = server.log_text()
         assert "did not start" not in text
-        assert text.count(RESTARTED) == len(taken)  # one warning for each kernel that died so
+        # one warning a session, naming the kernel that died; a session's second kernel may die too
+        warned = re.findall(rf"dsagent kernel (\S+) {RESTARTED}", text)
+        assert len(warned) == len(set(warned)) and set(warned) & taken, (warned, taken)
         assert not server.tracebacks()
     finally:
         server.stop()

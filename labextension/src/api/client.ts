@@ -63,8 +63,14 @@ export class DSAgentClient {
     return response;
   }
 
-  async json<T>(method: string, parts: string[], body?: unknown, query = ''): Promise<T> {
-    const init: RequestInit = { method };
+  async json<T>(
+    method: string,
+    parts: string[],
+    body?: unknown,
+    query = '',
+    extra: RequestInit = {}
+  ): Promise<T> {
+    const init: RequestInit = { ...extra, method };
     if (body !== undefined) {
       init.body = JSON.stringify(body);
     }
@@ -92,18 +98,23 @@ export class DSAgentClient {
     return (await this.json<{ sessions: Session[] }>('GET', [], undefined, query)).sessions;
   }
 
-  /** Take or renew the right to write the session's cells into the open notebook. */
+  /**
+   * Take or renew the right to write the session's cells into the open notebook. `keepalive`: the
+   * request outlives the page (the last report as a window reloads or closes).
+   */
   claim(
     id: string,
     clientId: string,
     writtenThrough: number | null,
-    cells?: LiveCell[]
+    cells?: LiveCell[],
+    keepalive = false
   ): Promise<NotebookClaim> {
-    return this.json('POST', [id, 'notebook', 'claim'], {
+    const body = {
       client_id: clientId,
       written_through: writtenThrough,
       ...(cells ? { cells } : {})
-    });
+    };
+    return this.json('POST', [id, 'notebook', 'claim'], body, '', { keepalive });
   }
 
   release(id: string, clientId: string): Promise<void> {

@@ -27,7 +27,7 @@ export function useChat(
   sessionId: string,
   onRoundDone: () => void,
   /** Called as a task starts: the notebook the session works in, if it is open here. */
-  notebookContext: (focus?: number) => NotebookContext | undefined = () => undefined
+  notebookContext: (focus?: number) => Promise<NotebookContext | undefined> = async () => undefined
 ): Chat {
   const [state, dispatch] = useReducer(chatReducer, initialState);
   const [reloads, setReloads] = useState(0);
@@ -48,20 +48,22 @@ export function useChat(
       abort.current?.abort();
       const controller = new AbortController();
       abort.current = controller;
-      streamChat({
-        client,
-        sessionId,
-        message,
-        notebookContext: message === undefined ? undefined : context.current(focus),
-        editCells,
-        signal: controller.signal,
-        onEvent: event => {
-          dispatch({ type: 'event', event, now: Date.now() });
-          if (event.event === 'round_complete' || event.event === 'done') {
-            roundDone.current();
+      const start = async () =>
+        streamChat({
+          client,
+          sessionId,
+          message,
+          notebookContext: message === undefined ? undefined : await context.current(focus),
+          editCells,
+          signal: controller.signal,
+          onEvent: event => {
+            dispatch({ type: 'event', event, now: Date.now() });
+            if (event.event === 'round_complete' || event.event === 'done') {
+              roundDone.current();
+            }
           }
-        }
-      }).catch(error => dispatch({ type: 'failed', message: error.message }));
+        });
+      start().catch(error => dispatch({ type: 'failed', message: error.message }));
     },
     [client, sessionId]
   );

@@ -34,11 +34,11 @@ export function ChatView(props: {
   const [notice, setNotice] = useState<string | null>(null);
   const [dragging, setDragging] = useState(false);
   const bumpFiles = useCallback(() => setFilesVersion(v => v + 1), []);
-  const chat = useChat(client, session.id, bumpFiles, (focus?: number) => {
+  const chat = useChat(client, session.id, bumpFiles, async (focus?: number) => {
     // the session's notebook, as open in this window: the model sees it, the cells go below focus
     const bridge = notebooks.bridgeOf(session.id);
     const cell = focus !== undefined ? bridge?.panel.content.widgets[focus] : undefined;
-    bridge?.taskStarting(cell?.model.id);
+    await bridge?.taskStarting(cell?.model.id);
     return notebooks.contextFor(session.id, focus);
   });
   const { state } = chat;

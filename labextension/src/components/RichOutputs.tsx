@@ -4,7 +4,7 @@
  */
 import { OutputArea, OutputAreaModel } from '@jupyterlab/outputarea';
 import { Widget } from '@lumino/widgets';
-import React, { useEffect, useRef } from 'react';
+import React, { useLayoutEffect, useRef } from 'react';
 
 import { ExecutionResult, NotebookOutput } from '../api/types';
 import { useServices } from '../context';
@@ -52,7 +52,9 @@ export function RichOutputs(props: { outputs: NotebookOutput[] }): JSX.Element |
   const { rendermime } = useServices();
   const host = useRef<HTMLDivElement>(null);
   const { outputs } = props;
-  useEffect(() => {
+  // a layout effect: its cleanup runs while the host is still in the page, where a widget can be
+  // detached (a passive effect's cleanup runs after React removed it, and detaching then throws)
+  useLayoutEffect(() => {
     if (!host.current) {
       return;
     }

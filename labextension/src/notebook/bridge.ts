@@ -8,6 +8,7 @@
  */
 import { NotebookPanel } from '@jupyterlab/notebook';
 import { IDisposable } from '@lumino/disposable';
+import { IMessageHandler, IMessageHook, Message, MessageLoop } from '@lumino/messaging';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { ApiError, DSAgentClient } from '../api/client';
@@ -22,7 +23,7 @@ const START_CHECKS_MS = [200, 600];
 const REPORT_DELAY_MS = 300; // cells written in a burst are reported in one claim
 const TYPING_DELAY_MS = 500; // the user's edits of a moment are reported in one claim
 
-export class NotebookBridge implements IDisposable {
+export class NotebookBridge implements IDisposable, IMessageHook {
   readonly cells: AgentCells;
   /** The agent's edits of the user's cells, reviewed in the cells. */
   readonly reviews: CellReviews;
@@ -38,6 +39,9 @@ export class NotebookBridge implements IDisposable {
   private timer: number | undefined;
   private heartbeatMs = HEARTBEAT_MS;
   private report: number | undefined;
+  private beating: Promise<void> = Promise.resolve();
+  /** The cells as the tab began to close (by the time it is disposed, its model is gone). */
+  private closingCells: LiveCell[] | undefined;
   private abort = new AbortController();
   private wakeUp: (() => void) | null = null;
   private disposedFlag = false;
@@ -58,9 +62,33 @@ export class NotebookBridge implements IDisposable {
       this.cellsChanged = true;
       panel.model?.contentChanged.connect(this.notebookChanged, this);
     });
+    MessageLoop.installMessageHook(panel, this);
+    window.addEventListener('pagehide', this.pageHidden);
     void this.beat().then(() => this.follow());
     void this.pendingEdit();
     this.heartbeat();
+  }
+
+  /**
+   * The page reloads or closes: how far the notebook holds the agent's cells reaches the server even
+   * if the last report was still waiting, so the next page does not write them a second time.
+   */
+  private readonly pageHidden = (): void => {
+    if (this.holdsClaim && !this.disposedFlag) {
+      window.clearTimeout(this.report);
+      this.report = undefined;
+      void this.client
+        .claim(this.session.id, this.clientId, this.writtenThrough, undefined, true)
+        .catch(() => undefined);
+    }
+  };
+
+  /** Sees the tab's close request first, while its cells can still be read for the hand-over. */
+  messageHook(_handler: IMessageHandler, msg: Message): boolean {
+    if (msg.type === 'close-request' && this.cellsChanged) {
+      this.closingCells = liveCells(this.panel);
+    }
+    return true;
   }
 
   get isDisposed(): boolean {
@@ -73,8 +101,16 @@ export class NotebookBridge implements IDisposable {
   }
 
   /** This window is about to start a task: its cells go below `cellId` (default: the active cell). */
-  taskStarting(cellId?: string): void {
+  /**
+   * A task of this window is about to start: resolves once the server knows the notebook's cells as
+   * they are now, so an edit the agent makes of a cell the user just added or typed in goes ahead
+   * (the model sees the cells as the task starts; the server must not judge them by an older report).
+   */
+  async taskStarting(cellId?: string): Promise<void> {
     this.anchor = cellId ?? this.panel.content.activeCell?.model.id ?? null;
+    window.clearTimeout(this.report);
+    this.report = undefined;
+    await this.beat();
     // the request that starts the task is on its way: look again once it had time to arrive
     START_CHECKS_MS.forEach(ms => window.setTimeout(() => this.wake(), ms));
   }
@@ -111,17 +147,27 @@ export class NotebookBridge implements IDisposable {
     this.reviews.dispose();
     this.abort.abort();
     this.wake();
+    MessageLoop.removeMessageHook(this.panel, this);
+    window.removeEventListener('pagehide', this.pageHidden);
     if (this.holdsClaim) {
-      // hand over: the server writes what comes next into the file
-      void this.client
-        .claim(this.session.id, this.clientId, this.writtenThrough)
+      // hand over: the server writes what comes next into the file, and until the release lands it
+      // judges the agent's edits by the cells as the window last held them
+      const cells = this.cellsChanged ? (this.closingCells ?? openCells(this.panel)) : undefined;
+      void this.beating
+        .then(() => this.client.claim(this.session.id, this.clientId, this.writtenThrough, cells))
         .then(() => this.client.release(this.session.id, this.clientId))
         .catch(() => undefined);
     }
     Signal.clearData(this);
   }
 
-  private async beat(): Promise<void> {
+  /** Renew the claim, with the cells if they changed; one claim at a time, so reports land in order. */
+  private beat(): Promise<void> {
+    this.beating = this.beating.then(() => this.claim());
+    return this.beating;
+  }
+
+  private async claim(): Promise<void> {
     if (this.disposedFlag) {
       return;
     }
@@ -301,15 +347,28 @@ export class NotebookBridge implements IDisposable {
   }
 
   private advance(event: AgentEvent): void {
-    if (event.id !== null) {
-      this.writtenThrough = event.id;
-      // tell the server soon: a reload or a closed tab must not write these cells again
-      this.report ??= window.setTimeout(() => {
-        this.report = undefined;
-        void this.beat();
-      }, REPORT_DELAY_MS);
+    if (event.id === null) {
+      return;
     }
+    this.writtenThrough = event.id;
+    if (event.event === 'done') {
+      // the task's cells are all in: tell the server now
+      window.clearTimeout(this.report);
+      this.report = undefined;
+      void this.beat();
+      return;
+    }
+    // tell the server soon: a reload or a closed tab must not write these cells again
+    this.report ??= window.setTimeout(() => {
+      this.report = undefined;
+      void this.beat();
+    }, REPORT_DELAY_MS);
   }
+}
+
+/** The cells of a notebook whose model may already be disposed (then unknown). */
+function openCells(panel: NotebookPanel): LiveCell[] | undefined {
+  return panel.model && !panel.model.isDisposed ? liveCells(panel) : undefined;
 }
 
 /** The notebook's cells as the claim reports them. */
