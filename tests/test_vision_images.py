@@ -68,6 +68,20 @@ def test_svg_is_rasterised_and_downscaled():
     assert picture is not None and decoded(picture.url).size == (500, 250)
 
 
+def test_an_svg_is_drawn_at_most_at_the_largest_side_whatever_size_it_declares():
+    # drawn at its own size, this one would need 20 GB (and cairo refuses sides over 32767 px)
+    svg = '<svg xmlns="http://www.w3.org/2000/svg" width="75000pt" height="37500pt"><rect width="100%" height="100%" fill="red"/></svg>'
+    picture = prepare("image/svg+xml", svg, 500)
+    assert picture is not None and decoded(picture.url).size == (500, 250)
+    assert decoded(picture.url).convert("RGB").getpixel((250, 125)) == (255, 0, 0)
+    # its size from the viewBox when width and height are relative, as matplotlib's are not but others' are
+    boxed = '<svg xmlns="http://www.w3.org/2000/svg" width="100%" viewBox="0 0 300 900"><rect width="300" height="900"/></svg>'
+    picture = prepare("image/svg+xml", boxed, 600)
+    assert picture is not None and decoded(picture.url).size == (200, 600)
+    # no size at all: not drawn, described in words
+    assert prepare("image/svg+xml", '<svg xmlns="http://www.w3.org/2000/svg"><rect/></svg>', 500) is None
+
+
 def test_only_the_latest_images_stay():
     image = prepare("image/png", encoded(Image.new("RGB", (10, 10))), 64)
     assert image is not None

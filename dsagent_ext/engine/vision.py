@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
+from xml.etree import ElementTree
 
 from ..models import ImageOutput
 from ..settings import VisionMode, VisionSettings
@@ -25,6 +26,8 @@ from .llm import LLMClient
 JPEG_QUALITY = 85
 _RASTER = ("image/png", "image/jpeg")
 _SVG = "image/svg+xml"
+_PIXELS_PER = {"": 1, "px": 1, "pt": 96 / 72, "pc": 16, "in": 96, "cm": 96 / 2.54, "mm": 96 / 25.4, "em": 16, "ex": 8}
+_LENGTH = re.compile(r"([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([a-zA-Z%]*)")
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,7 @@ def prepare(mime: str, data: str, max_side: int) -> Picture | None:
     try:
         if mime == _SVG:
             raw_size = len(raw)
-            raw = _rasterise(raw)
+            raw = _rasterise(raw, max_side)
             if raw is None:
                 return None
         else:
@@ -89,16 +92,43 @@ def _decode(mime: str, data: Any) -> bytes | None:
         return None
 
 
-def _rasterise(svg: bytes) -> bytes | None:
-    """PNG bytes of an SVG, or None when cairosvg (or the libcairo it needs) is missing or fails."""
+def _rasterise(svg: bytes, max_side: int) -> bytes | None:
+    """PNG bytes of an SVG drawn at most ``max_side`` pixels on its long side (it may declare any size,
+    and drawn at that size it could take all the memory), or None when it declares no size, or
+    cairosvg (or the libcairo it needs) is missing or fails."""
+    size = _declared_size(svg)
+    if size is None:
+        return None
+    scale = min(1.0, max_side / max(size))
+    width, height = (max(1, round(side * scale)) for side in size)
     try:
         import cairosvg
     except (ImportError, OSError):  # OSError: the cairo library is not installed
         return None
     try:
-        return cairosvg.svg2png(bytestring=svg, unsafe=False)
+        return cairosvg.svg2png(bytestring=svg, unsafe=False, output_width=width, output_height=height)
     except Exception:
         return None
+
+
+def _declared_size(svg: bytes) -> tuple[float, float] | None:
+    """The root element's width and height in CSS pixels (else its viewBox's), as cairosvg would draw it."""
+    try:  # the root element only: parsing stops at its start tag
+        _, root = next(ElementTree.iterparse(io.BytesIO(svg), events=("start",)))
+    except (ElementTree.ParseError, StopIteration):
+        return None
+    width, height = _length(root.get("width")), _length(root.get("height"))
+    if width is None or height is None:
+        box = (root.get("viewBox") or "").replace(",", " ").split()
+        width, height = (_length(box[2]), _length(box[3])) if len(box) == 4 else (None, None)
+    return (width, height) if width and height else None
+
+
+def _length(value: str | None) -> float | None:
+    """An SVG length in CSS pixels ("100", "72pt", "1e3px"); None for a percentage, an unknown unit or none."""
+    match = _LENGTH.fullmatch((value or "").strip())
+    per_unit = _PIXELS_PER.get(match.group(2).lower()) if match else None
+    return float(match.group(1)) * per_unit if match and per_unit else None
 
 
 def _flatten(image: Any) -> Any:
