@@ -24,8 +24,12 @@ STREAMS = Path(__file__).parent / "streams"
 MESSAGES = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]
 STOP = ["</code>", "</answer>"]
 # model names as a user picks them, one per fast-path family and route
+TOGETHER, OPENROUTER, MISTRAL = (
+    "together_ai/Qwen/Qwen2.5-7B-Instruct-Turbo", "openrouter/deepseek/deepseek-r1", "mistral/mistral-large-latest",
+)
 OPENAI_MODELS = [
     "gpt-4o", "hosted_vllm/my-local-model", "groq/llama-3.3-70b-versatile", "deepseek/deepseek-chat", "xai/grok-3",
+    TOGETHER, OPENROUTER, MISTRAL,
 ]
 ANTHROPIC = "anthropic/claude-sonnet-4-20250514"
 MODELS = [*OPENAI_MODELS, ANTHROPIC]
@@ -38,7 +42,7 @@ def fake(monkeypatch: pytest.MonkeyPatch):
     for var in ("OPENAI_API_KEY", "HOSTED_VLLM_API_KEY", "OPENAI_BASE_URL", "OPENAI_API_BASE"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
-    for var in ("GROQ_API_KEY", "DEEPSEEK_API_KEY", "XAI_API_KEY"):
+    for var in ("GROQ_API_KEY", "DEEPSEEK_API_KEY", "XAI_API_KEY", "TOGETHERAI_API_KEY", "OPENROUTER_API_KEY", "MISTRAL_API_KEY"):
         monkeypatch.setenv(var, "key-test")
     with FakeLLM() as server:
         yield server
@@ -93,7 +97,7 @@ def test_request_is_the_one_litellm_sends(fake: FakeLLM, model: str) -> None:
     assert fast.path == slow.path
     assert fast.body == slow.body
     assert slow.body["stream"] is True
-    if model != ANTHROPIC:
+    if model not in (ANTHROPIC, MISTRAL):  # Mistral takes no stream_options: it reports usage at the end anyway
         assert slow.body["stream_options"] == {"include_usage": True}
 
     def meaningful(headers: dict[str, str]) -> dict[str, str]:
@@ -110,6 +114,10 @@ def test_request_is_the_one_litellm_sends(fake: FakeLLM, model: str) -> None:
         ("hosted_vllm/deepseek-reasoner", "openai_reasoning.sse"),
         ("deepseek-reasoner", "openai_reasoning.sse"),
         ("openai/my-local-model", "openai_no_usage.sse"),
+        (TOGETHER, "openai_usage.sse"),
+        (OPENROUTER, "openrouter_reasoning.sse"),
+        (MISTRAL, "mistral.sse"),
+        ("mistral/magistral-medium-latest", "mistral_thinking.sse"),
         (ANTHROPIC, "anthropic.sse"),
         ("anthropic/claude-3-7-sonnet-20250219", "anthropic_thinking.sse"),
     ],
@@ -126,6 +134,10 @@ def test_recorded_stream_gives_the_same_text_usage_and_cost(fake: FakeLLM, model
     [
         ("gpt-4o", "openai_usage.sse"),
         ("hosted_vllm/deepseek-reasoner", "openai_reasoning.sse"),
+        (TOGETHER, "openai_usage.sse"),
+        (OPENROUTER, "openrouter_reasoning.sse"),
+        (MISTRAL, "mistral.sse"),
+        ("mistral/magistral-medium-latest", "mistral_thinking.sse"),
         (ANTHROPIC, "anthropic.sse"),
         ("anthropic/claude-3-7-sonnet-20250219", "anthropic_thinking.sse"),
     ],
@@ -187,7 +199,10 @@ def test_failures_give_the_same_errors_and_retries(fake: FakeLLM, model: str, ca
 
 @pytest.mark.parametrize(
     ("model", "stream"),
-    [("gpt-4o", "openai_error.sse"), ("hosted_vllm/m", "openai_error.sse"), (ANTHROPIC, "anthropic_error.sse")],
+    [
+        ("gpt-4o", "openai_error.sse"), ("hosted_vllm/m", "openai_error.sse"), (TOGETHER, "openai_error.sse"),
+        (MISTRAL, "openai_error.sse"), (OPENROUTER, "openrouter_error.sse"), (ANTHROPIC, "anthropic_error.sse"),
+    ],  # fmt: skip
 )
 def test_error_inside_a_200_stream_gives_the_same_error(fake: FakeLLM, model: str, stream: str) -> None:
     recorded = FakeReply(frames=frames(stream))

@@ -41,6 +41,9 @@ WIRE = {
     "groq": "openai",
     "deepseek": "openai",
     "xai": "openai",
+    "together_ai": "openai",
+    "openrouter": "openai",
+    "mistral": "openai",
     "anthropic": "anthropic",
 }
 _SDK_KEYS = ("extra_headers", "extra_query", "extra_body")
@@ -170,7 +173,7 @@ async def stream(
             sent: list[str] = []
             try:
                 async for data in _sse_data(response):
-                    text = parse(data, result)
+                    text = parse(data, result, request.provider)
                     if text is None:
                         break
                     if text:
@@ -206,22 +209,20 @@ async def _sse_data(response: httpx.Response) -> AsyncIterator[str]:
 class _StreamError(Exception):
     """An error object inside a 200 stream."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: Any, message: str) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
 
 
-def _openai_event(data: str, result: StreamResult) -> str | None:
+def _openai_event(data: str, result: StreamResult, provider: str) -> str | None:
     """The text of one chat-completions chunk ("" for none), or None at ``[DONE]``."""
     if data == "[DONE]":
         return None
     chunk = json.loads(data)
     error = chunk.get("error")
     if error:
-        message = error.get("message") if isinstance(error, dict) else str(error)
-        status = error.get("code") if isinstance(error, dict) else None
-        raise _StreamError(status if isinstance(status, int) and status >= 400 else 500, str(message or chunk))
+        raise _chunk_error(error, provider, chunk)
     if chunk.get("usage"):
         result.usage = chunk["usage"]
     choices = chunk.get("choices") or ()
@@ -231,13 +232,40 @@ def _openai_event(data: str, result: StreamResult) -> str | None:
     if choice.get("finish_reason"):
         result.finish_reason = choice["finish_reason"]
     delta = choice.get("delta") or {}
+    content = delta.get("content")
+    if isinstance(content, list):  # Mistral's reasoning models: text and thinking blocks
+        return _content_blocks(content, result)
     reasoning = delta.get("reasoning_content") or delta.get("reasoning")
     if reasoning:
         result.reasoning.append(reasoning)
-    return delta.get("content") or ""
+    return content or ""
 
 
-def _anthropic_event(data: str, result: StreamResult) -> str | None:
+def _content_blocks(blocks: list[dict[str, Any]], result: StreamResult) -> str:
+    """The text of a delta made of content blocks; thinking blocks go to the reasoning, as litellm
+    reads them (``MistralChatResponseIterator``)."""
+    text = [block.get("text", "") for block in blocks if block.get("type") == "text"]
+    thoughts = [
+        "".join(part.get("text", "") for part in block.get("thinking", []) if part.get("type") == "text")
+        for block in blocks
+        if block.get("type") == "thinking"
+    ]
+    if any(thoughts):
+        result.reasoning.append("\n".join(thought for thought in thoughts if thought))
+    return "".join(text)
+
+
+def _chunk_error(error: Any, provider: str, chunk: dict[str, Any]) -> _StreamError:
+    """An error object inside a chunk, worded as litellm's parser for the provider words it."""
+    if provider == "openrouter" and isinstance(error, dict):  # every detail in the message, the code as status
+        message = f"Message: {error.get('message')}, Metadata: {error.get('metadata', {})}, User ID: {error.get('user_id', '')}"
+        return _StreamError(error.get("code"), message)
+    message = error.get("message") if isinstance(error, dict) else str(error)
+    status = error.get("code") if isinstance(error, dict) else None
+    return _StreamError(status if isinstance(status, int) and status >= 400 else 500, str(message or chunk))
+
+
+def _anthropic_event(data: str, result: StreamResult, provider: str) -> str | None:
     """The text of one Messages event ("" for none), or None at ``message_stop``."""
     event = json.loads(data)
     kind = event.get("type")
