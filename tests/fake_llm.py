@@ -3,8 +3,9 @@
 It runs on 127.0.0.1 in a background thread with its own event loop, so sync and async tests can
 both use it. Queue replies with ``script()``; every request body is kept in ``requests`` (and its
 path and headers in ``received``), and ``dropped`` counts the replies a client abandoned mid-way.
-Text replies are streamed in the format of the route asked (``/v1/chat/completions`` or
-``/v1/messages``); a reply with ``frames`` replays a recorded SSE stream as it is.
+Text replies are streamed in the format of the route asked (``/v1/chat/completions``, Azure
+OpenAI's ``/openai/deployments/<name>/chat/completions``, or ``/v1/messages``); a reply with
+``frames`` replays a recorded SSE stream as it is.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: dict
+    query: str = ""
 
 
 def _cut_at_stop(text: str, stop: str | list[str] | None) -> str:
@@ -113,7 +115,7 @@ class _ChatHandler(RequestHandler):
 
     async def _reply(self, body: dict) -> None:
         self.fake.requests.append(body)
-        self.fake.received.append(Received(self.request.path, dict(self.request.headers), body))
+        self.fake.received.append(Received(self.request.path, dict(self.request.headers), body, self.request.query))
         reply = self.fake._next_reply()
         if reply.delay:
             await asyncio.sleep(reply.delay)
@@ -332,6 +334,7 @@ class FakeLLM:
             app = Application(
                 [
                     (r"/v1/chat/completions", _ChatHandler, {"fake": self}),
+                    (r"/openai/deployments/[^/]+/chat/completions", _ChatHandler, {"fake": self}),  # Azure OpenAI
                     (r"/v1/messages", _MessagesHandler, {"fake": self}),
                     (r"/v1/models", _ModelsHandler, {"fake": self}),
                 ],

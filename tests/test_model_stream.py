@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from dsagent_ext.engine import model_stream
+from dsagent_ext.engine import model_requests, model_stream
 from dsagent_ext.engine.llm import LLMChunk, LLMClient, LLMError, load_litellm
 
 from fake_llm import FakeLLM, FakeReply
@@ -24,12 +24,13 @@ STREAMS = Path(__file__).parent / "streams"
 MESSAGES = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]
 STOP = ["</code>", "</answer>"]
 # model names as a user picks them, one per fast-path family and route
+AZURE = "azure/gpt-4o"  # a deployment named after its model, as the Azure portal proposes
 TOGETHER, OPENROUTER, MISTRAL = (
     "together_ai/Qwen/Qwen2.5-7B-Instruct-Turbo", "openrouter/deepseek/deepseek-r1", "mistral/mistral-large-latest",
 )
 OPENAI_MODELS = [
     "gpt-4o", "hosted_vllm/my-local-model", "groq/llama-3.3-70b-versatile", "deepseek/deepseek-chat", "xai/grok-3",
-    TOGETHER, OPENROUTER, MISTRAL,
+    AZURE, TOGETHER, OPENROUTER, MISTRAL,
 ]
 ANTHROPIC = "anthropic/claude-sonnet-4-20250514"
 MODELS = [*OPENAI_MODELS, ANTHROPIC]
@@ -39,8 +40,9 @@ TRANSPORT = {"user-agent", "accept-encoding", "connection", "content-length", "h
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch):
-    for var in ("OPENAI_API_KEY", "HOSTED_VLLM_API_KEY", "OPENAI_BASE_URL", "OPENAI_API_BASE"):
+    for var in ("OPENAI_API_KEY", "HOSTED_VLLM_API_KEY", "OPENAI_BASE_URL", "OPENAI_API_BASE", "AZURE_API_VERSION"):
         monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AZURE_API_KEY", "azure-key-test")
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
     for var in ("GROQ_API_KEY", "DEEPSEEK_API_KEY", "XAI_API_KEY", "TOGETHERAI_API_KEY", "OPENROUTER_API_KEY", "MISTRAL_API_KEY"):
         monkeypatch.setenv(var, "key-test")
@@ -55,7 +57,8 @@ def frames(name: str) -> list[str]:
 
 def client(fake: FakeLLM, fast: bool, model: str = "gpt-4o", **kwargs: Any) -> LLMClient:
     options = {"temperature": 0.3, "max_tokens": 256, "backoff": 0.01, "timeout": 10, "fast_path": fast, **kwargs}
-    return LLMClient(fake.base_url if model.startswith("anthropic/") else fake.api_base, **options)
+    on_resource = model.startswith(("anthropic/", "azure/"))  # a base URL without /v1 (Azure: the resource endpoint)
+    return LLMClient(fake.base_url if on_resource else fake.api_base, **options)
 
 
 async def outcome(llm: LLMClient, model: str) -> tuple[str, Any, str | None, BaseException | None]:
@@ -90,11 +93,45 @@ def test_fast_path_is_taken_for_the_families_and_not_for_others(fake: FakeLLM) -
     assert asyncio.run(client(fake, False)._prepare(None, {})) is None  # switched off: litellm only
 
 
+@pytest.mark.parametrize(
+    ("env", "fast"),
+    [
+        ({}, True),
+        ({"AZURE_API_VERSION": "2024-10-21"}, True),  # the version litellm picks goes in the query
+        ({"AZURE_API_VERSION": "v1"}, False),  # /openai/v1 with a plain OpenAI client
+        ({"AZURE_AD_TOKEN": "entra-token"}, False),  # a Bearer token instead of the key
+        # a token provider (built with azure-identity; without it litellm fails before any request)
+        ({"AZURE_USERNAME": "me", "AZURE_PASSWORD": "pw", "AZURE_CLIENT_ID": "app"}, False),
+    ],
+)
+def test_azure_takes_the_fast_path_only_where_the_request_is_known(
+    fake: FakeLLM, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], fast: bool
+) -> None:
+    """litellm hands Azure requests to the ``AzureOpenAI`` client: the fast path builds what that client
+    sends for a key on a resource endpoint, and leaves every other configuration to litellm."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+    async def prepared() -> model_requests.ModelRequest | None:
+        litellm = await load_litellm()
+        llm = client(fake, True, AZURE)
+        return await llm._prepare(litellm, llm._request(AZURE, MESSAGES, None))
+
+    request = asyncio.run(prepared())
+    assert (request is not None) is fast
+    if fast:
+        both(fake, AZURE, FakeReply(text="hello there"))
+        slow, sent = fake.received
+        assert (sent.path, sent.query, sent.body) == (slow.path, slow.query, slow.body)
+        assert sent.headers["Api-Key"] == slow.headers["Api-Key"] == "azure-key-test"  # as the server spells it
+        assert f"api-version={env.get('AZURE_API_VERSION', '')}" in slow.query
+
+
 @pytest.mark.parametrize("model", MODELS)
 def test_request_is_the_one_litellm_sends(fake: FakeLLM, model: str) -> None:
     both(fake, model, FakeReply(text="hello there"))
     slow, fast = fake.received
-    assert fast.path == slow.path
+    assert (fast.path, fast.query) == (slow.path, slow.query)
     assert fast.body == slow.body
     assert slow.body["stream"] is True
     if model not in (ANTHROPIC, MISTRAL):  # Mistral takes no stream_options: it reports usage at the end anyway
@@ -104,7 +141,7 @@ def test_request_is_the_one_litellm_sends(fake: FakeLLM, model: str) -> None:
         return {k.lower(): v for k, v in headers.items() if k.lower() not in TRANSPORT and not k.lower().startswith("x-stainless")}
 
     assert meaningful(fast.headers) == meaningful(slow.headers)
-    assert "authorization" in meaningful(fast.headers) or "x-api-key" in meaningful(fast.headers)
+    assert {"authorization", "x-api-key", "api-key"} & set(meaningful(fast.headers))
 
 
 @pytest.mark.parametrize(
@@ -114,6 +151,7 @@ def test_request_is_the_one_litellm_sends(fake: FakeLLM, model: str) -> None:
         ("hosted_vllm/deepseek-reasoner", "openai_reasoning.sse"),
         ("deepseek-reasoner", "openai_reasoning.sse"),
         ("openai/my-local-model", "openai_no_usage.sse"),
+        (AZURE, "azure.sse"),
         (TOGETHER, "openai_usage.sse"),
         (OPENROUTER, "openrouter_reasoning.sse"),
         (MISTRAL, "mistral.sse"),
@@ -134,6 +172,7 @@ def test_recorded_stream_gives_the_same_text_usage_and_cost(fake: FakeLLM, model
     [
         ("gpt-4o", "openai_usage.sse"),
         ("hosted_vllm/deepseek-reasoner", "openai_reasoning.sse"),
+        (AZURE, "azure.sse"),
         (TOGETHER, "openai_usage.sse"),
         (OPENROUTER, "openrouter_reasoning.sse"),
         (MISTRAL, "mistral.sse"),
@@ -160,7 +199,7 @@ def test_recorded_stream_gives_the_same_finish_reason_and_reasoning(fake: FakeLL
 
     async def through_our_reader() -> tuple[str, str | None, str]:
         litellm = await load_litellm()
-        request = await model_stream.prepare(litellm, {**kwargs, "stream_options": {"include_usage": True}})
+        request = await model_requests.prepare(litellm, {**kwargs, "stream_options": {"include_usage": True}})
         assert request is not None
         result = model_stream.StreamResult()
         text = [piece async for piece in model_stream.stream(litellm, request, 10, result)]
@@ -200,8 +239,10 @@ def test_failures_give_the_same_errors_and_retries(fake: FakeLLM, model: str, ca
 @pytest.mark.parametrize(
     ("model", "stream"),
     [
-        ("gpt-4o", "openai_error.sse"), ("hosted_vllm/m", "openai_error.sse"), (TOGETHER, "openai_error.sse"),
+        ("gpt-4o", "openai_error.sse"), ("hosted_vllm/m", "openai_error.sse"), (AZURE, "azure_error.sse"),
+        (TOGETHER, "openai_error.sse"),
         (MISTRAL, "openai_error.sse"), (OPENROUTER, "openrouter_error.sse"), (ANTHROPIC, "anthropic_error.sse"),
+        ("hosted_vllm/m", "openai_abort.sse"), (TOGETHER, "openai_abort.sse"), (MISTRAL, "openai_abort.sse"),
     ],  # fmt: skip
 )
 def test_error_inside_a_200_stream_gives_the_same_error(fake: FakeLLM, model: str, stream: str) -> None:

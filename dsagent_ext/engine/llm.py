@@ -18,7 +18,7 @@ from ..models import Usage
 from .llm_errors import EmptyReply, LLMError, describe_failure, provider_detail, retryable
 
 if TYPE_CHECKING:
-    from . import model_stream
+    from . import model_requests
 
 # A key for servers that ignore it (local OpenAI-compatible servers, ollama); the SDK insists on one.
 PLACEHOLDER_KEY = "sk-no-key-needed"
@@ -180,24 +180,24 @@ class LLMClient:
             yield LLMChunk(usage=self._usage(kwargs, reported[-1] if reported else None, "".join(parts)))
             return
 
-    async def _prepare(self, litellm: Any, kwargs: dict[str, Any]) -> model_stream.ModelRequest | None:
+    async def _prepare(self, litellm: Any, kwargs: dict[str, Any]) -> model_requests.ModelRequest | None:
         """The request our own reader sends, or None for ``acompletion`` (no fast path, or switched off).
 
         A request litellm refuses to build is left to ``acompletion``, which fails the same way.
         """
         if not self.fast_path:
             return None
-        from . import model_stream  # httpx, on the first model call only
+        from . import model_requests
 
         try:
-            return await model_stream.prepare(litellm, kwargs)
+            return await model_requests.prepare(litellm, kwargs)
         except Exception:
             return None
 
     async def _own_stream(
-        self, litellm: Any, request: model_stream.ModelRequest, reported: list[Any]
+        self, litellm: Any, request: model_requests.ModelRequest, reported: list[Any]
     ) -> AsyncIterator[str]:
-        from . import model_stream
+        from . import model_stream  # httpx, on the first model call only
 
         result = model_stream.StreamResult()
         async for text in model_stream.stream(litellm, request, self.timeout, result):

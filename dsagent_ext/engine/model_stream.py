@@ -2,12 +2,12 @@
 
 litellm's stream wrapper builds pydantic objects for every chunk and rebuilds the whole reply at
 the end: about a millisecond of CPU per chunk, where reading the SSE with httpx costs tens of
-microseconds. For the providers whose streams are plain SSE in one of these two formats, litellm
-stays the control plane and this module is the data plane:
+microseconds. For the providers whose streams are plain SSE in one of these two formats (the
+``WIRE`` table of ``model_requests``), litellm stays the control plane and this module is the data
+plane:
 
-- ``prepare`` runs ``litellm.acompletion`` with a logging object that stops it at its pre-call
-  hook, the moment the provider request is final: litellm resolved the provider, key and base URL,
-  mapped the parameters and built the body and headers, exactly as it would send them.
+- ``model_requests.prepare`` has litellm build the provider request (URL, headers, body), exactly
+  as it would send it.
 - ``stream`` sends that request through one shared ``httpx.AsyncClient`` and parses the SSE
   itself: text, reasoning text, finish reason, usage, errors inside a 200 stream.
 - Failures become litellm's exceptions (``exception_type``), so retries and messages are the same
@@ -19,46 +19,15 @@ Every other provider (and everything, when the fast path is switched off) keeps 
 from __future__ import annotations
 
 import asyncio
-import datetime
-import functools
 import json
 import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
 
 import httpx
 
-# Providers whose requests litellm hands to the openai SDK: the captured ``api_base`` is the base
-# URL, the SDK adds the path and the bearer key.
-SDK_ROUTE = frozenset({"openai"})
-# Providers whose captured request is complete (URL, headers and body), and the wire format of the
-# stream they answer with.
-WIRE = {
-    "openai": "openai",
-    "hosted_vllm": "openai",
-    "groq": "openai",
-    "deepseek": "openai",
-    "xai": "openai",
-    "together_ai": "openai",
-    "openrouter": "openai",
-    "mistral": "openai",
-    "anthropic": "anthropic",
-}
-_SDK_KEYS = ("extra_headers", "extra_query", "extra_body")
-
-
-@dataclass
-class ModelRequest:
-    """A provider request as litellm would send it, and what pricing the reply needs."""
-
-    url: str
-    headers: dict[str, str]
-    body: dict[str, Any]
-    provider: str
-    model: str  # litellm's model name, for cost and error mapping
-    wire: str  # "openai" or "anthropic"
+from .model_requests import SDK_ROUTE, ModelRequest
 
 
 @dataclass
@@ -76,68 +45,6 @@ class Reported:
 
     prompt_tokens: int
     completion_tokens: int
-
-
-class _Captured(BaseException):
-    """Raised from litellm's pre-call hook; a BaseException so no ``except Exception`` in litellm
-    turns it into a provider error or runs failure handlers."""
-
-    def __init__(self, api_key: str | None, details: dict[str, Any]) -> None:
-        super().__init__("request captured")
-        self.api_key = api_key
-        self.details = details
-
-
-def provider_of(litellm: Any, model: str, api_base: str | None) -> str | None:
-    """litellm's provider for this model, or None when litellm cannot tell."""
-    try:
-        return str(litellm.get_llm_provider(model=model, api_base=api_base)[1])
-    except Exception:
-        return None
-
-
-async def prepare(litellm: Any, kwargs: dict[str, Any]) -> ModelRequest | None:
-    """The streamed request litellm would send for ``kwargs``, or None when it has no fast path."""
-    provider = provider_of(litellm, kwargs["model"], kwargs.get("api_base"))
-    if provider not in WIRE:
-        return None
-    capture = _capture_class()(
-        model=kwargs["model"], messages=kwargs["messages"], stream=True, call_type="acompletion",
-        start_time=datetime.datetime.now(), litellm_call_id="capture", function_id="capture",
-    )  # fmt: skip
-    try:
-        await litellm.acompletion(**kwargs, stream=True, litellm_logging_obj=capture)
-    except _Captured as captured:
-        return _request(captured, provider, kwargs["model"])
-    raise RuntimeError("litellm sent the request instead of handing it over")
-
-
-@functools.cache
-def _capture_class() -> type:
-    """litellm's logging object, stopping the call at its pre-call hook (defined once litellm is loaded)."""
-    from litellm.litellm_core_utils.litellm_logging import Logging
-
-    class Capture(Logging):
-        def pre_call(self, input: Any, api_key: Any, model: Any = None, additional_args: Any = None) -> None:
-            raise _Captured(api_key, dict(additional_args or {}))
-
-    return Capture
-
-
-def _request(captured: _Captured, provider: str, model: str) -> ModelRequest:
-    details = captured.details
-    body = dict(details["complete_input_dict"])
-    headers = {str(k): str(v) for k, v in (details.get("headers") or {}).items()}
-    url = str(details["api_base"])
-    if provider in SDK_ROUTE:  # what the openai SDK does with litellm's arguments
-        extra_headers = body.pop("extra_headers", None) or {}
-        extra_query = body.pop("extra_query", None) or {}
-        body.update(body.pop("extra_body", None) or {})
-        headers = {"Authorization": f"Bearer {captured.api_key}", "Content-Type": "application/json", **headers}
-        headers.update({str(k): str(v) for k, v in extra_headers.items()})
-        url = url.rstrip("/") + "/chat/completions" + (f"?{urlencode(extra_query)}" if extra_query else "")
-    body["stream"] = True
-    return ModelRequest(url=url, headers=headers, body=body, provider=provider, model=model, wire=WIRE[provider])
 
 
 _CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = weakref.WeakKeyDictionary()
@@ -206,6 +113,11 @@ async def _sse_data(response: httpx.Response) -> AsyncIterator[str]:
         yield "\n".join(data)
 
 
+# litellm's parser for the OpenAI-compatible providers it streams itself fails a stream that a server
+# (vLLM) aborted; the SDK's stream and OpenRouter's parser end it with that finish reason
+_ABORT_IS_AN_END = SDK_ROUTE | {"openrouter"}
+
+
 class _StreamError(Exception):
     """An error object inside a 200 stream."""
 
@@ -229,6 +141,8 @@ def _openai_event(data: str, result: StreamResult, provider: str) -> str | None:
     if not choices:
         return ""
     choice = choices[0]
+    if choice.get("finish_reason") == "abort" and provider not in _ABORT_IS_AN_END:
+        raise _StreamError(500, "Upstream generation aborted (finish_reason=abort)")
     if choice.get("finish_reason"):
         result.finish_reason = choice["finish_reason"]
     delta = choice.get("delta") or {}
