@@ -132,8 +132,15 @@ class Panel:
 
 
 def eventually(check: Callable[[], bool], timeout: float = 20) -> None:
-    """Wait until ``check()`` holds, for server state the page changes asynchronously."""
+    """Wait until ``check()`` holds, for server state the page changes asynchronously; a lookup that
+    fails (the cell or key is not there yet) is a check that does not hold yet."""
     deadline = time.monotonic() + timeout
-    while not check():
+    while True:
+        try:
+            if check():
+                return
+        except LookupError:
+            if time.monotonic() >= deadline:
+                raise
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.2)

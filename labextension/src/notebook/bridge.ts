@@ -100,11 +100,11 @@ export class NotebookBridge implements IDisposable, IMessageHook {
     return this.pendingChanged_;
   }
 
-  /** This window is about to start a task: its cells go below `cellId` (default: the active cell). */
   /**
-   * A task of this window is about to start: resolves once the server knows the notebook's cells as
-   * they are now, so an edit the agent makes of a cell the user just added or typed in goes ahead
-   * (the model sees the cells as the task starts; the server must not judge them by an older report).
+   * This window is about to start a task: its cells go below `cellId` (default: the active cell).
+   * Resolves once the server knows the notebook's cells as they are now, so an edit the agent makes
+   * of a cell the user just added or typed in goes ahead (the model sees the cells as the task
+   * starts; the server must not judge them by an older report).
    */
   async taskStarting(cellId?: string): Promise<void> {
     this.anchor = cellId ?? this.panel.content.activeCell?.model.id ?? null;
@@ -338,6 +338,7 @@ export class NotebookBridge implements IDisposable, IMessageHook {
    * changed since the model saw it must not go ahead). */
   private notebookChanged(): void {
     this.cellsChanged = true;
+    this.closingCells = undefined; // a close the user cancelled: the next one reads them again
     if (this.holdsClaim) {
       this.report ??= window.setTimeout(() => {
         this.report = undefined;
