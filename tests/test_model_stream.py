@@ -43,8 +43,9 @@ def fake(monkeypatch: pytest.MonkeyPatch):
     for var in ("OPENAI_API_KEY", "HOSTED_VLLM_API_KEY", "OPENAI_BASE_URL", "OPENAI_API_BASE", "AZURE_API_VERSION"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("AZURE_API_KEY", "azure-key-test")
+    monkeypatch.setenv("MISTRAL_API_KEY", "key-test")
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
-    for var in ("GROQ_API_KEY", "DEEPSEEK_API_KEY", "XAI_API_KEY", "TOGETHERAI_API_KEY", "OPENROUTER_API_KEY", "MISTRAL_API_KEY"):
+    for var in ("GROQ_API_KEY", "DEEPSEEK_API_KEY", "XAI_API_KEY", "TOGETHERAI_API_KEY", "OPENROUTER_API_KEY"):
         monkeypatch.setenv(var, "key-test")
     with FakeLLM() as server:
         yield server

@@ -104,26 +104,35 @@ def _request(litellm: Any, captured: _Captured, provider: str, kwargs: dict[str,
     url = str(details["api_base"])
     if provider in SDK_ROUTE:  # what the SDK client does with litellm's arguments
         extra_headers = body.pop("extra_headers", None) or {}
-        query = dict(body.pop("extra_query", None) or {})
+        extra_query = body.pop("extra_query", None) or {}
         body.update(body.pop("extra_body", None) or {})
         if provider == "azure":
             route = _azure_route(litellm, captured, url, body, kwargs)
-            if route is None:
-                return None
-            url, headers, query = route[0], route[1], {**route[2], **query}
         else:
-            url = url.rstrip("/") + "/chat/completions"
-            headers = {"Authorization": f"Bearer {captured.api_key}", "Content-Type": "application/json", **headers}
+            route = _openai_route(captured, url, headers)
+        if route is None:
+            return None
+        url, headers, query = route
         headers.update({str(k): str(v) for k, v in extra_headers.items()})
+        query.update(extra_query)
         url += f"?{urlencode(query)}" if query else ""
     body["stream"] = True
     model = kwargs["model"]
     return ModelRequest(url=url, headers=headers, body=body, provider=provider, model=model, wire=WIRE[provider])
 
 
+_Route = tuple[str, dict[str, str], dict[str, Any]]  # URL, headers, query
+
+
+def _openai_route(captured: _Captured, base_url: str, headers: dict[str, str]) -> _Route:
+    """What the ``OpenAI`` client adds to litellm's base URL and headers: the path and the bearer key."""
+    auth = {"Authorization": f"Bearer {captured.api_key}", "Content-Type": "application/json"}
+    return base_url.rstrip("/") + "/chat/completions", {**auth, **headers}, {}
+
+
 def _azure_route(
     litellm: Any, captured: _Captured, endpoint: str, body: dict[str, Any], kwargs: dict[str, Any]
-) -> tuple[str, dict[str, str], dict[str, str]] | None:
+) -> _Route | None:
     """URL, headers and query of the ``AzureOpenAI`` client litellm builds, for a key on a resource
     endpoint; None (litellm's own stream) for the rest: Entra ID tokens, ``/openai/v1`` API versions,
     endpoints that already name a deployment, gateways."""

@@ -172,7 +172,8 @@ def _content_blocks(blocks: list[dict[str, Any]], result: StreamResult) -> str:
 def _chunk_error(error: Any, provider: str, chunk: dict[str, Any]) -> _StreamError:
     """An error object inside a chunk, worded as litellm's parser for the provider words it."""
     if provider == "openrouter" and isinstance(error, dict):  # every detail in the message, the code as status
-        message = f"Message: {error.get('message')}, Metadata: {error.get('metadata', {})}, User ID: {error.get('user_id', '')}"
+        details = (error.get("message"), error.get("metadata", {}), error.get("user_id", ""))
+        message = "Message: {}, Metadata: {}, User ID: {}".format(*details)
         return _StreamError(error.get("code"), message)
     message = error.get("message") if isinstance(error, dict) else str(error)
     status = error.get("code") if isinstance(error, dict) else None
