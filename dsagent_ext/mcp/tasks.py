@@ -173,8 +173,8 @@ class TaskWatch:
                     if supports_elicitation(self.ctx):
                         self._asked, left = pause, max(1.0, deadline - loop.time())
                         asking = asyncio.ensure_future(ask(self.ctx, self.session.gate, pause, self.caller.identity))
-                    elif pause is not known:
-                        break  # a new approval: the caller tells its human where to answer
+                    elif pause is not known and self.next_event >= self.session.events.last_seq:
+                        break  # a new approval, everything before it in the result: the caller tells its human
                 if nxt is None:
                     nxt = asyncio.ensure_future(events.__anext__())
                 waits: set[asyncio.Future[Any]] = {nxt, gone} | ({asking} if asking is not None else set())
