@@ -108,9 +108,7 @@ export class NotebookBridge implements IDisposable, IMessageHook {
    */
   async taskStarting(cellId?: string): Promise<void> {
     this.anchor = cellId ?? this.panel.content.activeCell?.model.id ?? null;
-    window.clearTimeout(this.report);
-    this.report = undefined;
-    await this.beat();
+    await this.reportNow();
     // the request that starts the task is on its way: look again once it had time to arrive
     START_CHECKS_MS.forEach(ms => window.setTimeout(() => this.wake(), ms));
   }
@@ -159,6 +157,13 @@ export class NotebookBridge implements IDisposable, IMessageHook {
         .catch(() => undefined);
     }
     Signal.clearData(this);
+  }
+
+  /** A report waiting for its delay goes out now. */
+  private reportNow(): Promise<void> {
+    window.clearTimeout(this.report);
+    this.report = undefined;
+    return this.beat();
   }
 
   /** Renew the claim, with the cells if they changed; one claim at a time, so reports land in order. */
@@ -353,10 +358,7 @@ export class NotebookBridge implements IDisposable, IMessageHook {
     }
     this.writtenThrough = event.id;
     if (event.event === 'done') {
-      // the task's cells are all in: tell the server now
-      window.clearTimeout(this.report);
-      this.report = undefined;
-      void this.beat();
+      void this.reportNow(); // the task's cells are all in: tell the server now
       return;
     }
     // tell the server soon: a reload or a closed tab must not write these cells again
