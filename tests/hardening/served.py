@@ -98,10 +98,11 @@ def _starts(text: str, marker: str) -> list[int]:
 
 
 def _last_line(traceback: str) -> str:
-    """The exception line that ends a traceback: its first line after the header not indented (the
-    header of another process's traceback written in between is skipped)."""
+    """The exception line that ends a traceback: its first line after the header not indented. What
+    other processes wrote in between is skipped: another traceback's header, and log records, which
+    start with ``[`` (``[W 2026-…]``, ``[IPKernelApp] WARNING``) as no exception's name does."""
     lines = traceback.splitlines()[1:]
-    return next((line for line in lines if line and not line[0].isspace() and not line.startswith(TRACEBACK)), "")
+    return next((line for line in lines if line and line[0] not in " \t[" and not line.startswith(TRACEBACK)), "")
 
 
 def session(http: httpx.Client, **body: object) -> str:

@@ -80,3 +80,22 @@ def test_sessions_started_at_once_survive_kernels_that_die_starting(tmp_path, ll
         server.stop()
         grabber.kill()
         grabber.wait()
+
+
+def test_the_log_reader_knows_raced_tracebacks_amid_other_processes_lines(tmp_path):
+    """Six kernels dying at once wrote this (trimmed from a real run): one kernel's header, then another
+    kernel's log record, then the frames. Each is a raced kernel's traceback, not a fault."""
+    frames = '  File "ipykernel/kernelapp.py", line 256, in _try_bind_socket\n    s.bind(addr)\n'
+    warning = "[IPKernelApp] WARNING | Kernel is running over TCP without encryption.\n"
+    race = "zmq.error.ZMQError: Address already in use (addr='tcp://127.0.0.1:{}')\n"
+    log = tmp_path / "serve.log"
+    log.write_text(
+        f"{warning}Traceback (most recent call last):\n{warning}{frames}{race.format(36961)}"
+        f"Traceback (most recent call last):\n{frames}{race.format(34777)}"
+        f"[W 2026-12-07 07:11:39.120 DSAgent] dsagent kernel 754559d5 {RESTARTED}\n"
+    )
+    server = Server(tmp_path)
+    server.log = log
+    assert server.tracebacks() == []
+    log.write_text(log.read_text() + f"Traceback (most recent call last):\n{warning}{frames}KeyError: 'x'\n")
+    assert [t.rsplit("\n", 2)[-2] for t in server.tracebacks()] == ["KeyError: 'x'"]
